@@ -1,0 +1,82 @@
+"""The ``kefu`` command: thin over the library, one line per error, never a traceback.
+
+Each command group lives in its own module and registers itself on :data:`app`.
+Exit codes: 0 done; 1 the command found problems (findings, a failed validation, a
+regression) or failed; 2 a usage error (bad option, bad input, unknown shop).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from agent.errors import ConfigError, InputError, KefuError, UnknownShopError
+
+app = typer.Typer(
+    name="kefu",
+    help="Draft replies for customer-service agents of Chinese online shops.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+USAGE_ERRORS = (InputError, UnknownShopError, ConfigError)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one error line and leave with ``code``."""
+    typer.echo(f"kefu: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _register() -> None:
+    # Imported for their side effect: each module adds its commands to ``app``.
+    from agent.cli import corpus_cmd  # noqa: F401
+
+    for name in ("check_cmd", "draft_cmd", "index_cmd", "eval_cmd", "serve_cmd", "tools_cmd"):
+        try:
+            __import__(f"agent.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"agent.cli.{name}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    _register()
+    command: TyperGroup = typer.main.get_command(app)  # type: ignore[assignment]
+    try:
+        command.main(args=argv if argv is not None else sys.argv[1:], prog_name="kefu", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("kefu: aborted", err=True)
+        return 130
+    except click.UsageError as exc:
+        typer.echo(f"kefu: usage error: {exc.format_message()}", err=True)
+        return 2
+    except click.ClickException as exc:
+        typer.echo(f"kefu: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except KefuError as exc:
+        typer.echo(f"kefu: error: {exc.message}", err=True)
+        return 2 if isinstance(exc, USAGE_ERRORS) else 1
+    except KeyboardInterrupt:
+        typer.echo("kefu: interrupted", err=True)
+        return 130
+    except Exception as exc:  # the last line of defence: no traceback at the user
+        if os.environ.get("KEFU_DEBUG"):
+            raise
+        typer.echo(f"kefu: internal error: {type(exc).__name__}: {exc} (set KEFU_DEBUG=1 for details)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Load and validate the script corpus (``corpus/scripts/*.yaml``) and shop profiles.
+
+A corpus file holds one category::
+
+    category: bargaining        # stable name, also the prefix of its script ids
+    label: 议价                  # what supervisors and agents read
+    scripts:
+      - id: bargaining.discount
+        title: ...
+        questions: [...]        # at least 6 ways customers ask
+        reply: ...              # may use {variables} of the shop profile
+        declines: true
+        ...
+
+Shops live in ``corpus/shops/NAME.yaml``; every shop starts from ``default.yaml`` and
+overrides what it names. Problems are reported one line each, naming file, script and field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from agent.errors import CorpusError, UnknownShopError
+from agent.text import normalize_query
+from agent.types import Script, Shop
+
+VARIABLE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+_QUESTION_KEY = re.compile(r"[\W_]+", re.UNICODE)
+
+
+class _CategoryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: str
+    label: str
+    scripts: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    label: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Every script, by id, with the category each came from and the file it lives in."""
+
+    scripts: tuple[Script, ...]
+    categories: dict[str, Category]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def by_id(self) -> dict[str, Script]:
+        return {s.id: s for s in self.scripts}
+
+    def get(self, script_id: str) -> Script | None:
+        return self.by_id().get(script_id)
+
+    def stats(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for script in self.scripts:
+            counts[script.category] = counts.get(script.category, 0) + 1
+        return {
+            "scripts": len(self.scripts),
+            "questions": sum(len(s.questions) for s in self.scripts),
+            "categories": dict(sorted(counts.items())),
+        }
+
+
+def content_hash(script: Script) -> str:
+    """Changes whenever anything that is embedded or shown for the script changes."""
+    return hashlib.sha256(script.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise CorpusError(f"{path}{where}: invalid YAML: {problem}") from None
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CorpusError(f"{path}: not UTF-8 text") from None
+
+
+def _field_errors(exc: ValidationError) -> Iterator[str]:
+    for error in exc.errors():
+        loc = ".".join(str(p) for p in error["loc"]) or "(root)"
+        yield f"field {loc}: {error['msg']}"
+
+
+def _load_file(path: Path, problems: list[str]) -> tuple[Category | None, list[Script]]:
+    try:
+        raw = _read_yaml(path)
+    except CorpusError as exc:
+        problems.append(exc.message)
+        return None, []
+    try:
+        parsed = _CategoryFile.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(f"{path}: {line}" for line in _field_errors(exc))
+        return None, []
+    category = Category(parsed.category, parsed.label, path)
+    scripts = []
+    for position, entry in enumerate(parsed.scripts):
+        script_id = entry.get("id", f"#{position + 1}") if isinstance(entry, dict) else f"#{position + 1}"
+        try:
+            scripts.append(Script.model_validate({**entry, "category": parsed.category}))
+        except (ValidationError, TypeError) as exc:
+            lines = _field_errors(exc) if isinstance(exc, ValidationError) else ["not a mapping"]
+            problems.extend(f"{path}: script {script_id}: {line}" for line in lines)
+    return category, scripts
+
+
+def _question_key(question: str) -> str:
+    return _QUESTION_KEY.sub("", normalize_query(question))
+
+
+def _structure_problems(corpus: Corpus) -> Iterator[str]:
+    seen_ids: dict[str, str] = {}
+    seen_questions: dict[str, str] = {}
+    for script in corpus.scripts:
+        where = f"{corpus.files[script.id]}: script {script.id}"
+        if script.id in seen_ids and seen_ids[script.id] != where:
+            yield f"{where}: field id: duplicate id, also in {seen_ids[script.id]}"
+        seen_ids.setdefault(script.id, where)
+        for i, question in enumerate(script.questions):
+            key = _question_key(question)
+            if not key:
+                yield f"{where}: field questions.{i}: empty question"
+                continue
+            other = seen_questions.setdefault(key, script.id)
+            if other != script.id:
+                yield f"{where}: field questions.{i}: {question!r} is also a question of {other}"
+
+
+def load_corpus(corpus_dir: Path) -> Corpus:
+    """Load every category file; raise one CorpusError listing every problem found."""
+    scripts_dir = corpus_dir / "scripts"
+    paths = sorted(scripts_dir.glob("*.yaml"))
+    if not paths:
+        raise CorpusError(f"{scripts_dir}: no *.yaml script files found")
+    problems: list[str] = []
+    categories: dict[str, Category] = {}
+    scripts: list[Script] = []
+    files: dict[str, Path] = {}
+    for path in paths:
+        category, loaded = _load_file(path, problems)
+        if category is None:
+            continue
+        if category.name in categories:
+            problems.append(f"{path}: field category: {category.name!r} is also the category of {categories[category.name].path}")
+        categories[category.name] = category
+        for script in loaded:
+            files.setdefault(script.id, path)
+            if files[script.id] != path or any(s.id == script.id for s in scripts):
+                problems.append(f"{path}: script {script.id}: field id: duplicate id, also in {files[script.id]}")
+                continue
+            scripts.append(script)
+    corpus = Corpus(tuple(scripts), categories, files)
+    problems.extend(_structure_problems(corpus))
+    if problems:
+        raise CorpusError(problems[0], problems)
+    return corpus
+
+
+@lru_cache(maxsize=8)
+def _cached_corpus(corpus_dir: Path, stamp: tuple[tuple[str, float], ...]) -> Corpus:
+    return load_corpus(corpus_dir)
+
+
+def _stamp(paths: Iterable[Path]) -> tuple[tuple[str, float], ...]:
+    return tuple((str(p), p.stat().st_mtime) for p in sorted(paths))
+
+
+def corpus_for(corpus_dir: Path) -> Corpus:
+    """The corpus, reloaded only when a file under ``scripts/`` changed."""
+    return _cached_corpus(corpus_dir, _stamp((corpus_dir / "scripts").glob("*.yaml")))
+
+
+# --- shops -----------------------------------------------------------------------------
+
+
+def shop_names(corpus_dir: Path) -> list[str]:
+    return sorted(p.stem for p in (corpus_dir / "shops").glob("*.yaml"))
+
+
+def _shop_raw(corpus_dir: Path, name: str) -> dict[str, Any]:
+    path = corpus_dir / "shops" / f"{name}.yaml"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or not path.is_file():
+        known = ", ".join(shop_names(corpus_dir)) or "none"
+        raise UnknownShopError(f"unknown shop {name!r}: known shops are {known}")
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict):
+        raise CorpusError(f"{path}: a shop file must be a mapping")
+    return raw
+
+
+def load_shop(corpus_dir: Path, name: str = "default") -> Shop:
+    """A shop profile: default.yaml with the named shop's values laid over it."""
+    base = _shop_raw(corpus_dir, "default")
+    raw = base if name == "default" else _shop_raw(corpus_dir, name)
+    merged = {**base, **raw, "vars": {**base.get("vars", {}), **raw.get("vars", {})}}
+    merged.setdefault("name", name)
+    try:
+        return Shop.model_validate(merged)
+    except ValidationError as exc:
+        path = corpus_dir / "shops" / f"{name}.yaml"
+        raise CorpusError(f"{path}: {next(_field_errors(exc))}") from None
+
+
+@lru_cache(maxsize=32)
+def _cached_shop(corpus_dir: Path, name: str, stamp: tuple[tuple[str, float], ...]) -> Shop:
+    return load_shop(corpus_dir, name)
+
+
+def shop_for(corpus_dir: Path, name: str) -> Shop:
+    return _cached_shop(corpus_dir, name, _stamp((corpus_dir / "shops").glob("*.yaml")))
+
+
+def variables(text: str) -> set[str]:
+    return set(VARIABLE.findall(text))
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """Replace ``{name}`` with the shop's value; unknown names stay as written."""
+    return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def _variable_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
+    for name in shop_names(corpus_dir):
+        try:
+            shop = load_shop(corpus_dir, name)
+        except (CorpusError, UnknownShopError) as exc:
+            yield exc.message
+            continue
+        for script in corpus.scripts:
+            for field_name in ("reply", "phrase"):
+                text = getattr(script, field_name) or ""
+                for var in sorted(variables(text) - shop.vars.keys()):
+                    yield (
+                        f"{corpus.files[script.id]}: script {script.id}: field {field_name}: "
+                        f"variable {{{var}}} is not defined for shop {name!r}"
+                    )
+        for var in sorted(variables(shop.welcome) - shop.vars.keys()):
+            yield f"{corpus_dir / 'shops' / (name + '.yaml')}: field welcome: variable {{{var}}} is not defined"
+
+
+def validate(corpus_dir: Path) -> tuple[Corpus | None, list[str]]:
+    """Every problem in the corpus directory, one line each (empty when all is well)."""
+    try:
+        corpus = load_corpus(corpus_dir)
+    except CorpusError as exc:
+        return None, exc.problems
+    if not (corpus_dir / "shops" / "default.yaml").is_file():
+        return corpus, [f"{corpus_dir / 'shops' / 'default.yaml'}: missing: every shop starts from it"]
+    problems = list(_variable_problems(corpus, corpus_dir))
+    for checker in _extra_checkers():
+        problems.extend(checker(corpus, corpus_dir))
+    return corpus, problems
+
+
+def _extra_checkers() -> list[Any]:
+    """Checks owned by other modules (tone rules, emergency rules), imported lazily."""
+    from agent.guardrails.corpus_check import tone_problems
+
+    return [tone_problems]

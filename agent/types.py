@@ -1,0 +1,122 @@
+"""The vocabulary every part of kefu speaks: messages, scripts, shops, drafts, findings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RuleId = Literal["over_intimacy", "negative_language", "contains_danshi", "refusal_without_apology"]
+Status = Literal["ok", "needs_review"]
+OrderStatus = Literal["unpaid", "paid", "shipped", "delivered", "refunding", "closed"]
+Platform = Literal["淘宝", "天猫", "拼多多"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(_Strict):
+    """Where a script's policy comes from: a seed file and the section in it."""
+
+    seed: str
+    section: str
+
+
+class Conditions(_Strict):
+    """Order states a script fits; an empty list means any."""
+
+    status: list[OrderStatus] = Field(default_factory=list)
+    platform: list[Platform] = Field(default_factory=list)
+
+
+class Script(_Strict):
+    """One customer situation of the corpus and the reply that answers it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+    category: str
+    title: str
+    questions: list[str] = Field(min_length=6)
+    reply: str = Field(min_length=1)
+    declines: bool = False
+    next_steps: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    source: Source
+    conditions: Conditions = Field(default_factory=Conditions)
+    phrase: str | None = None
+
+
+class Shop(_Strict):
+    """A shop profile: the facts that fill a script's {variables}."""
+
+    name: str
+    display_name: str
+    platform: Platform = "淘宝"
+    welcome: str = ""
+    vars: dict[str, str] = Field(default_factory=dict)
+
+
+class Order(_Strict):
+    """The state of the order a message is about, when the agent's tool knows it."""
+
+    status: OrderStatus | None = None
+    courier: str | None = None
+    tracking_no: str | None = None
+    region: str | None = None
+    amount: float | None = Field(default=None, ge=0)
+    platform: Platform | None = None
+
+
+class Turn(_Strict):
+    role: Literal["customer", "agent"]
+    text: str
+
+
+class Message(_Strict):
+    """A customer's message and what the agent's tool knows around it."""
+
+    text: str
+    shop: str = "default"
+    order: Order | None = None
+    turns: list[Turn] = Field(default_factory=list)
+
+
+class Finding(_Strict):
+    """One broken tone rule: where in the original text, and why."""
+
+    rule: RuleId
+    start: int
+    end: int
+    text: str
+    message: str
+
+
+class Verdict(_Strict):
+    """The guardrail's answer for one draft."""
+
+    ok: bool
+    is_refusal: bool
+    findings: list[Finding] = Field(default_factory=list)
+    fixed: str | None = None
+
+
+class Citation(_Strict):
+    id: str
+    category: str
+    score: float
+
+
+class Draft(_Strict):
+    """A reply the agent can send or edit, with how it was made."""
+
+    text: str
+    is_refusal: bool
+    status: Status
+    citations: list[Citation] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    backend: Literal["script", "openai"]
+    fallback_reason: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
