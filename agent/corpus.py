@@ -162,7 +162,9 @@ def load_corpus(corpus_dir: Path) -> Corpus:
         if category is None:
             continue
         if category.name in categories:
-            problems.append(f"{path}: field category: {category.name!r} is also the category of {categories[category.name].path}")
+            problems.append(
+                f"{path}: field category: {category.name!r} is also the category of {categories[category.name].path}"
+            )
         categories[category.name] = category
         for script in loaded:
             files.setdefault(script.id, path)

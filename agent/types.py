@@ -120,3 +120,17 @@ class Draft(_Strict):
     fallback_reason: str | None = None
     notes: list[str] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+
+    def public(self) -> dict[str, object]:
+        """The JSON shape shared by ``kefu draft --json``, the JSON-lines output and the API."""
+        return {
+            "draft": self.text,
+            "is_refusal": self.is_refusal,
+            "status": self.status,
+            "citations": [c.model_dump() for c in self.citations],
+            "violations": [f.model_dump() for f in self.findings],
+            "backend": self.backend,
+            "fallback_reason": self.fallback_reason,
+            "notes": self.notes,
+            "timings_ms": self.timings_ms,
+        }

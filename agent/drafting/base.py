@@ -1,0 +1,75 @@
+"""The seam between the pipeline and a drafting backend.
+
+The pipeline retrieves, then hands a backend a :class:`Grounding`: the sanitised message,
+each question with the scripts retrieved for it, the shop and the order. A backend returns a
+:class:`Proposal`; the pipeline then runs the guardrail loop on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from agent.types import Finding, Order, Script, Shop, Turn
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A retrieved script, how well it fits, and where it came from."""
+
+    script: Script
+    score: float
+    emergency: bool = False
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of the customer's message and the scripts retrieved for it, best first."""
+
+    text: str
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """Everything a backend may draft from; nothing else is true."""
+
+    message: str
+    questions: tuple[Question, ...]
+    shop: Shop
+    order: Order | None = None
+    turns: tuple[Turn, ...] = ()
+
+    def scripts(self) -> list[Candidate]:
+        """Every distinct candidate, each at its best score, best first."""
+        best: dict[str, Candidate] = {}
+        for question in self.questions:
+            for cand in question.candidates:
+                if cand.script.id not in best or cand.score > best[cand.script.id].score:
+                    best[cand.script.id] = cand
+        return sorted(best.values(), key=lambda c: c.score, reverse=True)
+
+
+@dataclass
+class Proposal:
+    """A backend's draft before the guardrail: text, whether it declines, what it used."""
+
+    text: str
+    is_refusal: bool
+    cited_ids: list[str] = field(default_factory=list)
+    needs_review: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def draft(self, grounding: Grounding) -> Proposal: ...
+
+
+@runtime_checkable
+class Reviser(Protocol):
+    """A backend that can rewrite a draft to clear the guardrail's findings."""
+
+    def revise(self, grounding: Grounding, text: str, findings: list[Finding]) -> Proposal: ...
