@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     reject_message_chars: int = Field(default=20000, gt=0)
     top_k: int = Field(default=5, gt=0)
 
+    max_body_bytes: int = Field(default=65536, gt=0)
+
     @property
     def index_dir(self) -> Path:
         return self.chroma_path or self.data_dir / "chroma"
