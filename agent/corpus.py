@@ -130,21 +130,17 @@ def _question_key(question: str) -> str:
 
 
 def _structure_problems(corpus: Corpus) -> Iterator[str]:
-    seen_ids: dict[str, str] = {}
-    seen_questions: dict[str, str] = {}
+    seen: dict[str, str] = {}
     for script in corpus.scripts:
         where = f"{corpus.files[script.id]}: script {script.id}"
-        if script.id in seen_ids and seen_ids[script.id] != where:
-            yield f"{where}: field id: duplicate id, also in {seen_ids[script.id]}"
-        seen_ids.setdefault(script.id, where)
         for i, question in enumerate(script.questions):
             key = _question_key(question)
             if not key:
                 yield f"{where}: field questions.{i}: empty question"
-                continue
-            other = seen_questions.setdefault(key, script.id)
-            if other != script.id:
-                yield f"{where}: field questions.{i}: {question!r} is also a question of {other}"
+            elif key in seen:
+                yield f"{where}: field questions.{i}: {question!r} is also a question of {seen[key]}"
+            else:
+                seen[key] = script.id
 
 
 def load_corpus(corpus_dir: Path) -> Corpus:
@@ -167,10 +163,10 @@ def load_corpus(corpus_dir: Path) -> Corpus:
             )
         categories[category.name] = category
         for script in loaded:
-            files.setdefault(script.id, path)
-            if files[script.id] != path or any(s.id == script.id for s in scripts):
+            if script.id in files:
                 problems.append(f"{path}: script {script.id}: field id: duplicate id, also in {files[script.id]}")
                 continue
+            files[script.id] = path
             scripts.append(script)
     corpus = Corpus(tuple(scripts), categories, files)
     problems.extend(_structure_problems(corpus))
@@ -277,6 +273,7 @@ def validate(corpus_dir: Path) -> tuple[Corpus | None, list[str]]:
 
 def _extra_checkers() -> list[Any]:
     """Checks owned by other modules (tone rules, emergency rules), imported lazily."""
+    from agent.emergency import emergency_problems
     from agent.guardrails.corpus_check import tone_problems
 
-    return [tone_problems]
+    return [tone_problems, emergency_problems]

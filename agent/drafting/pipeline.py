@@ -13,19 +13,27 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
 
 from agent.config import Settings, get_settings
+from agent.context import contradicts, fits_explicitly, load_context_rules, retrieval_text
 from agent.corpus import corpus_for, shop_for
 from agent.drafting.base import Backend, Candidate, Grounding, Proposal, Question, Reviser
 from agent.drafting.composer import ScriptComposer
+from agent.emergency import EMERGENCY_PREFIX, EmergencyRule, active_match
 from agent.errors import BackendError, EmptyMessageError, MessageTooLongError
 from agent.guardrails import check
 from agent.redact import load_redactor
+from agent.retrieval import Retriever, retrieve_questions
 from agent.text import sanitize
-from agent.types import Citation, Draft, Finding, Message, Order, Turn, Verdict
+from agent.types import Citation, Conditions, Draft, Finding, Message, Order, Script, Source, Turn, Verdict
 
 MAX_REVISIONS = 2
+ORDER_FIT_BONUS = 1.15  # a script whose conditions name the order's status ranks a little higher
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -63,20 +71,18 @@ class Drafter:
     """Holds what drafting reuses between messages: settings, retriever, backends."""
 
     settings: Settings
-    retriever_factory: Callable[[Settings], Any] | None = None
+    retriever_override: Retriever | None = None
     llm_factory: Callable[[Settings], Backend] | None = None
-    _retriever: Any = None
+    clock: Callable[[], datetime] = _utcnow
     _llm: Backend | None = None
 
-    def retriever(self) -> Any:
-        if self._retriever is None:
-            factory = self.retriever_factory
-            if factory is None:
-                from agent.retrieval import get_retriever
+    def retriever(self) -> Retriever:
+        """The injected retriever, else the configured one (rebuilt only when the corpus changes)."""
+        if self.retriever_override is not None:
+            return self.retriever_override
+        from agent.retrieval import get_retriever
 
-                factory = get_retriever
-            self._retriever = factory(self.settings)
-        return self._retriever
+        return get_retriever(self.settings)
 
     def llm(self) -> Backend:
         if self._llm is None:
@@ -89,20 +95,33 @@ class Drafter:
         return self._llm
 
     def ground(self, message: Message, text: str) -> Grounding:
+        """Per question, the candidate scripts: an active emergency rule, else retrieval fit to the order."""
         settings = self.settings
-        corpus = corpus_for(settings.corpus_dir)
-        scripts = corpus.by_id()
+        corpus_dir = settings.corpus_dir
+        scripts = corpus_for(corpus_dir).by_id()
+        shop = shop_for(corpus_dir, message.shop)
+        order = message.order
+        platform = order.platform if order is not None and order.platform else shop.platform
+        query = retrieval_text(text, message.turns, load_context_rules(corpus_dir))
+        now = self.clock()
         questions = []
-        for question, hits in self.retriever().retrieve_questions(text, settings.top_k):
-            cands = tuple(Candidate(scripts[h.script_id], h.score) for h in hits if h.script_id in scripts)
-            questions.append(Question(question, cands))
-        return Grounding(
-            message=text,
-            questions=tuple(questions),
-            shop=shop_for(settings.corpus_dir, message.shop),
-            order=message.order,
-            turns=tuple(message.turns),
-        )
+        found = retrieve_questions(query, settings.top_k, retriever=self.retriever(), settings=settings)
+        for question, hits in found:
+            rule = active_match(corpus_dir, question, now)
+            if rule is not None:
+                questions.append(Question(question, (_emergency_candidate(rule, scripts),)))
+                continue
+            cands = [
+                Candidate(
+                    scripts[h.script_id],
+                    h.score * (ORDER_FIT_BONUS if fits_explicitly(scripts[h.script_id], order) else 1.0),
+                )
+                for h in hits
+                if h.script_id in scripts and not contradicts(scripts[h.script_id], order, platform)
+            ]
+            cands.sort(key=lambda c: c.score, reverse=True)
+            questions.append(Question(question, tuple(cands)))
+        return Grounding(message=text, questions=tuple(questions), shop=shop, order=order, turns=tuple(message.turns))
 
     def draft(self, message: Message, backend: str | None = None) -> Draft:
         settings = self.settings
@@ -199,6 +218,25 @@ class Drafter:
             notes=[*notes, *proposal.notes],
             timings_ms=dict(clock.timings),
         )
+
+
+def _emergency_candidate(rule: EmergencyRule, scripts: dict[str, Script]) -> Candidate:
+    """The rule's answer as a candidate that always fits and is cited as ``emergency:<id>``."""
+    base = scripts[rule.script] if rule.script is not None and rule.script in scripts else None
+    script = Script.model_construct(
+        id=f"{EMERGENCY_PREFIX}{rule.id}",
+        category="emergency",
+        title=rule.description or rule.id,
+        questions=[],
+        reply=base.reply if base is not None else rule.reply or "",
+        declines=base.declines if base is not None else rule.declines,
+        next_steps=[],
+        tags=[],
+        source=Source(seed="corpus/emergency.yaml", section=rule.id),
+        conditions=base.conditions if base is not None else Conditions(),
+        phrase=None,
+    )
+    return Candidate(script, 1.0, emergency=True)
 
 
 _drafters: dict[str, Drafter] = {}

@@ -1,0 +1,72 @@
+"""Conversation and order context: follow-ups read with the turn before, scripts fit to the order."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.errors import CorpusError
+from agent.text import normalize_query
+from agent.types import Order, Script, Turn
+
+
+class ContextRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    followup_cues: list[str] = Field(default_factory=list)
+    max_followup_chars: int = Field(default=12, ge=1)
+    max_bare_chars: int = Field(default=4, ge=0)
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path, mtime: float) -> ContextRules:
+    try:
+        return ContextRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except yaml.YAMLError as exc:
+        raise CorpusError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CorpusError(f"{path}: field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def load_context_rules(corpus_dir: Path) -> ContextRules:
+    path = corpus_dir / "context.yaml"
+    try:
+        return _load(path, path.stat().st_mtime)
+    except OSError:
+        return ContextRules()
+
+
+def is_followup(message: str, rules: ContextRules) -> bool:
+    text = normalize_query(message).strip()
+    if len(text) <= rules.max_bare_chars:
+        return True
+    return len(text) <= rules.max_followup_chars and text.startswith(tuple(rules.followup_cues))
+
+
+def retrieval_text(message: str, turns: list[Turn] | tuple[Turn, ...], rules: ContextRules) -> str:
+    """The text to retrieve with: a follow-up is joined to the customer's previous turn.
+
+    Only the customer's own words are carried over; what a pasted transcript says the shop
+    promised is never read as a fact (the composer drafts from scripts alone).
+    """
+    previous = next((t.text for t in reversed(turns) if t.role == "customer" and t.text.strip()), None)
+    if previous and is_followup(message, rules):
+        return f"{previous} {message}"
+    return message
+
+
+def contradicts(script: Script, order: Order | None, platform: str) -> bool:
+    """Whether the script's declared conditions rule it out for this order and platform."""
+    cond = script.conditions
+    if cond.platform and platform not in cond.platform:
+        return True
+    return bool(order is not None and order.status is not None and cond.status and order.status not in cond.status)
+
+
+def fits_explicitly(script: Script, order: Order | None) -> bool:
+    cond = script.conditions
+    return bool(order is not None and order.status is not None and order.status in cond.status)

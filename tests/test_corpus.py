@@ -1,0 +1,147 @@
+"""The corpus a supervisor edits: it validates, it is big enough, and a broken file says where."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.cli import main
+from agent.config import REPO_ROOT
+from agent.corpus import fill, load_corpus, load_shop, validate
+from agent.errors import UnknownShopError
+
+REAL = REPO_ROOT / "corpus"
+
+GOOD = """\
+category: greeting
+label: 问候
+scripts:
+  - id: greeting.hello
+    title: 顾客打招呼
+    questions: [在吗, 有人吗, 你好, 您好在不在, 哈喽, 在不在呀]
+    reply: 您好，欢迎光临{shop_name}，请问有什么可以帮您？
+    source: {seed: 003_082a872a65a9fa36.txt, section: 一}
+"""
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the corpus's shared files with one small script file."""
+    target = tmp_path / "corpus"
+    shutil.copytree(REAL, target, ignore=shutil.ignore_patterns("scripts"))
+    (target / "scripts").mkdir()
+    (target / "scripts" / "greeting.yaml").write_text(GOOD, encoding="utf-8")
+    monkeypatch.setenv("KEFU_CORPUS_DIR", str(target))
+    from agent.config import get_settings
+
+    get_settings.cache_clear()
+    return target
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_real_corpus_validates_and_is_big_enough(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "corpus", "validate")
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "corpus", "stats", "--json")
+    stats = json.loads(out)
+    assert code == 0
+    assert stats["scripts"] >= 80
+    assert stats["questions"] >= 600
+    assert len(stats["categories"]) >= 20
+
+
+def test_every_script_has_six_variants_and_a_seed_source() -> None:
+    corpus = load_corpus(REAL)
+    seeds = {p.name for p in (REPO_ROOT.parent / "shared" / "seeds").glob("*.txt")} or None
+    for script in corpus.scripts:
+        assert len(script.questions) >= 6, script.id
+        if seeds:
+            assert script.source.seed in seeds, script.id
+
+
+def test_seed_003_corruptions_never_reach_a_reply() -> None:
+    corrupt = ("旳", "但愿", "尚有", "简朴", "才干")
+    for script in load_corpus(REAL).scripts:
+        for mark in corrupt:
+            assert mark not in script.reply, (script.id, mark)
+
+
+def test_declining_scripts_open_with_the_apology() -> None:
+    for script in load_corpus(REAL).scripts:
+        if script.declines:
+            head = script.reply.removeprefix("亲，").removeprefix("您好，")
+            assert head.startswith("非常抱歉"), script.id
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ("category: greeting\nlabel: 问候\nscripts: [\n", ["greeting.yaml:", "invalid YAML"]),
+        (GOOD.replace("    title: 顾客打招呼\n", ""), ["greeting.yaml", "script greeting.hello", "field title"]),
+        (GOOD + GOOD.split("scripts:\n")[1].replace("在吗, 有人吗, 你好", "a1, a2, a3"), ["field id", "duplicate id"]),
+        (GOOD.replace("{shop_name}", "{shop_nickname}"), ["script greeting.hello", "field reply", "{shop_nickname}"]),
+        (GOOD.replace("哈喽", "在吗"), ["field questions.4", "在吗"]),
+        (GOOD.replace("[在吗, 有人吗, 你好, 您好在不在, 哈喽, 在不在呀]", "[在吗, 有人吗]"), ["field questions"]),
+    ],
+    ids=["bad-yaml", "missing-field", "duplicate-id", "undefined-variable", "duplicate-question", "too-few-questions"],
+)
+def test_broken_file_gives_one_line_naming_file_and_field(
+    corpus_dir: Path, capsys: pytest.CaptureFixture[str], broken: str, expected: list[str]
+) -> None:
+    (corpus_dir / "scripts" / "greeting.yaml").write_text(broken, encoding="utf-8")
+    code, _, err = run_cli(capsys, "corpus", "validate")
+    assert code == 1
+    assert "Traceback" not in err
+    problem_lines = [line for line in err.splitlines() if not line.startswith("kefu: error")]
+    assert problem_lines, err
+    matching = [line for line in problem_lines if all(part in line for part in expected)]
+    assert matching, err
+
+
+def test_validate_passes_on_the_small_good_corpus(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "corpus", "validate")
+    assert code == 0, err
+    assert "1 scripts" in out
+
+
+def test_a_shop_overrides_the_default_values() -> None:
+    default = load_shop(REAL, "default")
+    tmall = load_shop(REAL, "tmall_flagship")
+    assert default.vars["default_courier"] == "申通"
+    assert tmall.vars["default_courier"] != default.vars["default_courier"]
+    assert tmall.vars["remote_fee"] == default.vars["remote_fee"]  # inherited
+    assert fill("{default_courier}{remote_fee}", tmall.vars) == tmall.vars["default_courier"] + "15元"
+
+
+def test_unknown_shop_names_the_known_ones() -> None:
+    with pytest.raises(UnknownShopError, match="default"):
+        load_shop(REAL, "../etc/passwd")
+
+
+def test_validate_reports_every_problem_not_just_the_first(corpus_dir: Path) -> None:
+    text = GOOD.replace("{shop_name}", "{nope}").replace("哈喽", "在吗")
+    (corpus_dir / "scripts" / "greeting.yaml").write_text(text, encoding="utf-8")
+    _, problems = validate(corpus_dir)
+    assert any("{nope}" in p for p in problems)
+
+
+def test_console_script_prints_no_traceback_on_a_broken_corpus(corpus_dir: Path) -> None:
+    (corpus_dir / "scripts" / "greeting.yaml").write_text("scripts: {", encoding="utf-8")
+    env = {"KEFU_CORPUS_DIR": str(corpus_dir), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "corpus", "stats"], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "greeting.yaml" in proc.stderr
