@@ -1,0 +1,109 @@
+"""Lexical search: BM25 (bm25s) over jieba ``lcut_for_search`` tokens of the matching form.
+
+Words to ignore and trade terms jieba should keep whole are data files in
+``corpus/retrieval/`` (``stopwords.txt``, ``userdict.txt``). One index is built per corpus
+version and document scheme and kept in memory (:func:`bm25_for`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.retrieval.index import DEFAULT_SCHEME, Doc, Scheme, Scored, documents
+from agent.text import normalize_query
+from agent.types import Script
+
+if TYPE_CHECKING:
+    import jieba
+
+_WORD = re.compile(r"\w", re.UNICODE)
+
+
+def _word_list(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@lru_cache(maxsize=4)
+def _jieba(userdict: Path) -> jieba.Tokenizer:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    for word in _word_list(userdict):
+        tokenizer.add_word(word)
+    return tokenizer
+
+
+class Tokenizer:
+    """jieba search-mode words of the matching form, without stopwords and punctuation."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._stop: frozenset[str] | None = None
+
+    def __call__(self, text: str) -> list[str]:
+        if self._stop is None:
+            self._stop = frozenset(_word_list(self.data_dir / "stopwords.txt"))
+        words = _jieba(self.data_dir / "userdict.txt").lcut_for_search(normalize_query(text))
+        return [w for w in words if w not in self._stop and _WORD.search(w)]
+
+
+class BM25Index:
+    """BM25 over a script's documents; a script scores by its best document."""
+
+    def __init__(self, docs: Sequence[Doc], tokenize: Tokenizer) -> None:
+        self.docs = list(docs)
+        self.tokenize = tokenize
+        self._bm25: Any = None
+
+    def build(self) -> BM25Index:
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        bm25.index([self.tokenize(d.text) or ["\x00"] for d in self.docs], show_progress=False)
+        self._bm25 = bm25
+        return self
+
+    def search(self, query: str, depth: int) -> list[Scored]:
+        if self._bm25 is None:
+            self.build()
+        words = [w for w in self.tokenize(query) if w in self._bm25.vocab_dict]
+        if not words or not self.docs:
+            return []
+        scores = self._bm25.get_scores(words)
+        best: dict[str, Scored] = {}
+        for i in scores.argsort()[::-1]:
+            score = float(scores[i])
+            if score <= 0.0 or len(best) >= depth:
+                break
+            doc = self.docs[int(i)]
+            if doc.script_id not in best:
+                best[doc.script_id] = Scored(doc.script_id, doc.category, score)
+        return list(best.values())
+
+
+_CACHE: OrderedDict[tuple[str, Scheme, Path], BM25Index] = OrderedDict()
+_CACHE_SIZE = 8
+
+
+def bm25_for(version: str, scripts: Sequence[Script], data_dir: Path, scheme: Scheme = DEFAULT_SCHEME) -> BM25Index:
+    """The BM25 index of a corpus version (``version`` names ``scripts``), built once and reused."""
+    key = (version, scheme, data_dir)
+    index = _CACHE.get(key)
+    if index is None:
+        docs = [d for s in scripts for d in documents(s, scheme)]
+        index = _CACHE[key] = BM25Index(docs, Tokenizer(data_dir)).build()
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
+    return index

@@ -1,0 +1,115 @@
+"""Wiring: the configured retriever over the current corpus, its index built or updated first.
+
+:func:`get_retriever` is what the drafter calls; it reuses one retriever per corpus version
+and index target, so only the first call after a corpus edit pays for re-embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent.config import REPO_ROOT, Settings, get_settings
+from agent.corpus import content_hash, corpus_for
+from agent.retrieval.bm25 import bm25_for
+from agent.retrieval.embedder import Embedder, make_embedder
+from agent.retrieval.hybrid import Fusion, Hit, HybridRetriever, Mode, Retriever, per_question
+from agent.retrieval.index import (
+    DEFAULT_SCHEME,
+    DenseIndex,
+    Progress,
+    SyncReport,
+    drop_collection,
+    open_client,
+    open_collection,
+    sync,
+)
+from agent.retrieval.split import SplitRules, load_rules
+from agent.types import Script
+
+# Tuned on held-out question variants of the corpus (bench/bench_retrieval.py).
+FUSION = Fusion(rrf_k=60.0, dense_weight=1.0, bm25_weight=1.0, depth=20)
+
+_LOCK = threading.Lock()
+_RETRIEVERS: dict[tuple[str, ...], HybridRetriever] = {}
+
+
+def retrieval_data_dir(settings: Settings) -> Path:
+    """``corpus/retrieval`` of the configured corpus, else the one shipped with kefu."""
+    own = settings.corpus_dir / "retrieval"
+    return own if own.is_dir() else REPO_ROOT / "corpus" / "retrieval"
+
+
+def split_rules(settings: Settings) -> SplitRules:
+    return load_rules(retrieval_data_dir(settings) / "split.yaml")
+
+
+def corpus_version(scripts: Sequence[Script]) -> str:
+    digest = hashlib.sha256()
+    for script in sorted(scripts, key=lambda s: s.id):
+        digest.update(f"{script.id}:{content_hash(script)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _target(settings: Settings) -> str:
+    return f"http://{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
+
+
+def update_index(
+    settings: Settings,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    embedder: Embedder | None = None,
+) -> SyncReport:
+    """Embed new and changed scripts, drop removed ones; with ``rebuild``, start from empty."""
+    scripts = corpus_for(settings.corpus_dir).scripts
+    embedder = embedder or make_embedder(settings)
+    with _LOCK:
+        client = open_client(settings)
+        if rebuild:
+            drop_collection(client, embedder)
+            _RETRIEVERS.clear()
+        return sync(open_collection(client, embedder), scripts, progress=progress)
+
+
+def get_retriever(
+    settings: Settings | None = None,
+    mode: Mode = "hybrid",
+    embedder: Embedder | None = None,
+) -> HybridRetriever:
+    """The configured retriever over the current corpus, its index brought up to date first.
+
+    ``embedder`` replaces the configured one (tests pass a :class:`HashEmbedder`).
+    """
+    settings = settings or get_settings()
+    scripts = corpus_for(settings.corpus_dir).scripts
+    version = corpus_version(scripts)
+    embedder = embedder or make_embedder(settings)
+    config = json.dumps(embedder.config(), sort_keys=True)
+    key = (version, str(settings.corpus_dir), _target(settings), config, mode)
+    with _LOCK:
+        retriever = _RETRIEVERS.get(key)
+        if retriever is None:
+            collection = open_collection(open_client(settings), embedder)
+            sync(collection, scripts)
+            lexical = bm25_for(version, scripts, retrieval_data_dir(settings), DEFAULT_SCHEME)
+            rules = split_rules(settings)
+            retriever = HybridRetriever(DenseIndex(collection), lexical, mode, FUSION, rules)
+            _RETRIEVERS[key] = retriever
+    return retriever
+
+
+def retrieve_questions(
+    message: str,
+    k: int | None = None,
+    *,
+    retriever: Retriever | None = None,
+    settings: Settings | None = None,
+) -> list[tuple[str, list[Hit]]]:
+    """Each question of ``message`` (in the customer's words) with the scripts found for it."""
+    settings = settings or get_settings()
+    chosen = retriever or get_retriever(settings)
+    return per_question(chosen, message, k or settings.top_k, split_rules(settings))

@@ -1,0 +1,115 @@
+"""Cut a customer message into its questions, by rules kept in ``corpus/retrieval/split.yaml``.
+
+Cuts are found on a matching form of the text (Simplified, width folded) that keeps one
+character per original character, so each question is returned in the customer's own words.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agent.config import REPO_ROOT
+from agent.errors import CorpusError
+from agent.text import fold_width, sanitize, to_simplified
+
+_WORD = re.compile(r"\w", re.UNICODE)
+
+
+class SplitRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    marks: str = Field(min_length=1)
+    particles: str = ""
+    commas: str = ""
+    connectors: tuple[str, ...] = ()
+    min_chars: int = Field(default=3, ge=0)
+
+
+SHIPPED_RULES = REPO_ROOT / "corpus" / "retrieval" / "split.yaml"
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path = SHIPPED_RULES) -> SplitRules:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return SplitRules.model_validate(raw)
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError:
+        raise CorpusError(f"{path}: invalid YAML") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(root)"
+        raise CorpusError(f"{path}: field {loc}: {first['msg']}") from None
+
+
+def _matching_form(text: str) -> str:
+    """Simplified and width-folded, one character per character of ``text``."""
+    simplified = to_simplified(text)
+    if len(simplified) != len(text):
+        simplified = "".join((to_simplified(ch) or ch)[:1] for ch in text)
+    return "".join(fold_width(ch) for ch in simplified)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cutter:
+    rules: SplitRules
+
+    def cuts(self, form: str) -> list[int]:
+        r = self.rules
+        cuts = {0, len(form)}
+        starts_clause = set(r.marks) | set(r.commas)
+        for i, ch in enumerate(form):
+            if ch in r.marks and (i + 1 == len(form) or form[i + 1] not in r.marks):
+                cuts.add(i + 1)
+            if ch in r.particles and i + 1 < len(form) and form[i + 1] in r.commas:
+                end = i + 1
+                while end < len(form) and form[end] in r.commas:
+                    end += 1
+                cuts.add(end)
+            if i > 0 and form[i - 1] in starts_clause and any(form.startswith(c, i) for c in r.connectors):
+                cuts.add(i)
+        return sorted(cuts)
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def _strip(piece: str, rules: SplitRules) -> str:
+    return piece.strip(rules.commas + " \t\n")
+
+
+def _merge_short(pieces: list[str], rules: SplitRules) -> list[str]:
+    merged: list[str] = []
+    carry = ""
+    for piece in pieces:
+        piece = carry + piece
+        carry = ""
+        if _words(piece) < rules.min_chars:
+            carry = piece
+            continue
+        merged.append(piece)
+    if carry:
+        if merged:
+            merged[-1] = merged[-1] + carry
+        elif _words(carry):
+            merged.append(carry)
+    return merged
+
+
+def split_questions(message: str, rules: SplitRules) -> list[str]:
+    """The questions of ``message`` in order, each in the customer's own (sanitised) words."""
+    text = sanitize(message)
+    form = _matching_form(text)
+    cuts = _Cutter(rules).cuts(form)
+    pieces = [text[a:b] for a, b in itertools.pairwise(cuts)]
+    pieces = [p for p in pieces if _strip(p, rules)]
+    return [_strip(p, rules) for p in _merge_short(pieces, rules)]
