@@ -1,0 +1,219 @@
+"""The SQLite store: migrations, API keys, drafts and feedback, redaction before storage, stats."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent import store as store_module
+from agent.cli import main
+from agent.config import get_settings
+from agent.errors import InputError, NotFoundError
+from agent.store import Store, feedback_stats, golden_candidates, open_store
+from agent.types import Citation, Draft, Finding, RuleId
+
+PHONE = "13812345678"
+ID_CARD = "11010519491231002X"
+PASSWORD = "abc123"
+PII_MESSAGE = f"我的手机{PHONE}，身份证{ID_CARD}，密码是{PASSWORD}，帮我查下订单"
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    opened = open_store(get_settings())
+    yield opened
+    opened.close()
+
+
+def make_draft(
+    text: str = "您好，已为您查询", cited: tuple[str, ...] = ("shipping.courier",), rules: tuple[RuleId, ...] = ()
+) -> Draft:
+    return Draft(
+        text=text,
+        is_refusal=bool(rules),
+        status="needs_review" if rules else "ok",
+        citations=[Citation(id=sid, category=sid.split(".")[0], score=0.5) for sid in cited],
+        findings=[Finding(rule=r, start=0, end=1, text=text[:1], message="test finding") for r in rules],
+        backend="script",
+    )
+
+
+def all_text(path: Path) -> str:
+    """Every value of every table, and the raw bytes of the database and its WAL, as one string."""
+    conn = sqlite3.connect(path)
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    values = [str(v) for t in tables for row in conn.execute(f"SELECT * FROM {t}") for v in row]
+    conn.close()
+    raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    return "\n".join(values) + raw.decode("utf-8", errors="ignore")
+
+
+def test_migrations_are_recorded_once_in_order(store: Store) -> None:
+    names = [fn.__name__ for fn in store_module.MIGRATIONS]
+    assert store.migrations() == names
+    assert store.migrate() == []
+    assert store.conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_old_store_gets_only_the_migrations_it_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, *later = store_module.MIGRATIONS
+    monkeypatch.setattr(store_module, "MIGRATIONS", [first])
+    old = open_store(get_settings())
+    assert old.migrations() == [first.__name__]
+    old.close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", [first, *later])
+    new = open_store(get_settings())
+    assert new.migrations() == [fn.__name__ for fn in (first, *later)]
+    new.close()
+
+
+def test_keys_verify_and_revoke(store: Store) -> None:
+    key = store.create_key("tool-a")
+    assert store.verify_key(key).status == "ok"
+    assert store.verify_key(key).name == "tool-a"
+    assert store.verify_key(key[:-1] + ("A" if key[-1] != "A" else "B")).status == "unknown"
+    assert store.verify_key("not-a-key").status == "unknown"
+    store.revoke_key("tool-a")
+    assert store.verify_key(key).status == "revoked"
+    again = store.create_key("tool-a")
+    assert store.verify_key(again).status == "ok"
+    assert store.verify_key(key).status == "revoked"
+    assert key not in all_text(store.path)
+
+
+def test_key_names_are_checked(store: Store) -> None:
+    store.create_key("tool-a")
+    with pytest.raises(InputError, match="active key named"):
+        store.create_key("tool-a")
+    with pytest.raises(InputError, match="key name"):
+        store.create_key("bad name!")
+    with pytest.raises(NotFoundError):
+        store.revoke_key("nobody")
+
+
+def test_personal_data_is_masked_before_storage(store: Store) -> None:
+    draft_id = store.record_draft(make_draft(f"已记录您的手机{PHONE}"), PII_MESSAGE, "default")
+    store.record_feedback(draft_id, "edited", final_text=f"已改，身份证{ID_CARD}", key_name="tool-a")
+    store.record_feedback(draft_id, "rejected", reason=f"客户说密码是{PASSWORD}")
+    stored = all_text(store.path)
+    for secret in (PHONE, ID_CARD, PASSWORD):
+        assert secret not in stored
+    assert "帮我查下订单" in store.get_draft(draft_id)["query"]
+
+
+def test_feedback_needs_a_known_draft_and_the_right_fields(store: Store) -> None:
+    draft_id = store.record_draft(make_draft(), "什么时候发货", "default")
+    with pytest.raises(NotFoundError):
+        store.record_feedback("nope", "accepted")
+    with pytest.raises(InputError, match="final_text"):
+        store.record_feedback(draft_id, "edited")
+    with pytest.raises(InputError, match="reason"):
+        store.record_feedback(draft_id, "rejected", reason="  ")
+    record = store.record_feedback(draft_id, "accepted")
+    assert [f["id"] for f in store.feedback_for(draft_id)] == [record.id]
+
+
+def _served(store: Store) -> dict[str, str]:
+    ids = {
+        "accepted": store.record_draft(make_draft(cited=("shipping.courier",)), "用什么快递", "default"),
+        "edited": store.record_draft(
+            make_draft(cited=("shipping.courier", "bargaining.discount"), rules=("contains_danshi",)),
+            "能便宜点吗，用什么快递",
+            "default",
+        ),
+        "rejected": store.record_draft(make_draft(cited=("bargaining.discount",)), "便宜点", "tmall_flagship"),
+        "unseen": store.record_draft(make_draft(cited=()), "在吗", "default"),
+    }
+    store.record_feedback(ids["accepted"], "accepted")
+    store.record_feedback(ids["edited"], "accepted")
+    store.record_feedback(ids["edited"], "edited", final_text="亲，满300减20哦")  # the latest feedback counts
+    store.record_feedback(ids["rejected"], "rejected", reason="wrong shop")
+    return ids
+
+
+def test_stats_per_script_and_rule(store: Store) -> None:
+    _served(store)
+    stats = feedback_stats(store)
+    assert stats["total"] == {
+        "key": "all",
+        "drafts": 4,
+        "reviewed": 3,
+        "accepted": 1,
+        "edited": 1,
+        "rejected": 1,
+        "acceptance_rate": round(1 / 3, 4),
+        "edit_rate": round(1 / 3, 4),
+    }
+    scripts = {row["key"]: row for row in stats["scripts"]}
+    assert (scripts["shipping.courier"]["accepted"], scripts["shipping.courier"]["edited"]) == (1, 1)
+    assert scripts["shipping.courier"]["acceptance_rate"] == 0.5
+    assert (scripts["bargaining.discount"]["edited"], scripts["bargaining.discount"]["rejected"]) == (1, 1)
+    assert scripts[store_module.NO_SCRIPT]["reviewed"] == 0
+    assert scripts[store_module.NO_SCRIPT]["acceptance_rate"] is None
+    rules = {row["key"]: row for row in stats["rules"]}
+    assert rules["contains_danshi"]["edit_rate"] == 1.0
+    assert rules[store_module.NO_FINDING]["drafts"] == 3
+
+
+def test_edited_drafts_become_golden_candidates(store: Store) -> None:
+    ids = _served(store)
+    (case,) = golden_candidates(store)
+    assert case["id"] == f"feedback-{ids['edited'][:12]}"
+    assert case["message"] == "能便宜点吗，用什么快递"
+    assert case["golden"] == "亲，满300减20哦"
+    assert case["expected_ids"] == ["shipping.courier", "bargaining.discount"]
+    assert case["category"] == "shipping"
+    assert case["expect_refusal"] is True
+    assert (case["must_include"], case["must_not"], case["source"]) == ([], [], "feedback")
+
+
+def test_two_stores_on_one_file_write_concurrently(store: Store) -> None:
+    """Two processes' worth of connections: every feedback write lands, none fails on a lock."""
+    draft_id = store.record_draft(make_draft(), "什么时候发货", "default")
+    other = open_store(get_settings())
+    errors: list[BaseException] = []
+
+    def write(target: Store) -> None:
+        try:
+            for _ in range(40):
+                target.record_feedback(draft_id, "accepted")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s,)) for s in (store, other, store, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert errors == []
+    assert len(store.feedback_for(draft_id)) == 160
+
+
+def test_cli_keys_and_feedback(store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["keys", "create", "tool-b"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert store.verify_key(key).name == "tool-b"
+    assert main(["keys", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [k["name"] for k in listed] == ["tool-b"]
+    assert key.split("_")[2] not in json.dumps(listed)
+    assert main(["keys", "revoke", "tool-b"]) == 0
+    assert store.verify_key(key).status == "revoked"
+    assert main(["keys", "revoke", "tool-b"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+    _served(store)
+    assert main(["feedback", "stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == feedback_stats(store)
+    assert main(["feedback", "stats"]) == 0
+    assert "shipping.courier" in capsys.readouterr().out
+    out = tmp_path / "golden.jsonl"
+    assert main(["feedback", "export", "--golden", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert lines == golden_candidates(store)
