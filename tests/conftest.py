@@ -10,6 +10,8 @@ import pytest
 
 from agent.config import REPO_ROOT, get_settings
 
+pytest_plugins = ["tests.fakes.fixtures"]  # the fake_llm fixture (fake OpenAI-compatible server)
+
 _real_connect = socket.socket.connect
 
 
