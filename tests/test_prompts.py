@@ -131,9 +131,9 @@ def test_an_unknown_prompt_lists_the_known_ones(prompts: Path) -> None:
 def test_an_edited_file_is_reloaded_and_its_hash_changes(prompts: Path) -> None:
     first = load_prompt("draft.v1", prompts)
     assert load_prompt("draft.v1", prompts) is first  # unchanged: served from the cache
-    _edit(prompts / "draft.v1.yaml", "temperature: 0.3", "temperature: 0.7")
+    _edit(prompts / "draft.v1.yaml", "temperature: 0.3", "temperature: 0.75")  # size changes too
     second = load_prompt("draft.v1", prompts)
-    assert second.params.temperature == 0.7
+    assert second.params.temperature == 0.75
     assert second.sha256 != first.sha256
 
 

@@ -32,7 +32,6 @@ from agent.types import Finding, Order, Shop, Turn
 if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
-DRAFT_PROMPT = "draft.v1"
 REVISE_PROMPT = "revise.v1"
 PLACEHOLDER_KEY = "kefu-no-key"  # local servers (Ollama, vLLM) accept any key, the SDK wants one
 MAX_RETRY_AFTER_S = 5.0  # a server asking for a longer wait gets the composer instead
@@ -96,9 +95,6 @@ class FittedPrompt:
     candidates: tuple[Candidate, ...]
     tokens: int
     notes: tuple[str, ...]
-
-    def script_ids(self) -> list[str]:
-        return [c.script.id for c in self.candidates]
 
 
 def fit_prompt(
