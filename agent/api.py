@@ -328,6 +328,8 @@ class Services:
         self.warm_problem = None
 
     def draft(self, body: DraftIn, key_name: str | None) -> dict[str, Any]:
+        if body.backend == "openai" and not self.settings.llm_configured:
+            raise InputError("backend 'openai' is not configured on this server: omit backend or use 'script'")
         message = Message(text=body.query, shop=body.shop, order=body.order, turns=body.turns)
         draft = self.drafting().draft(message, body.backend)
         draft_id = self.db().record_draft(draft, body.query, body.shop, key_name)

@@ -20,7 +20,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis import Case
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from agent.api import create_app
 from agent.config import REPO_ROOT, Settings
@@ -225,6 +229,7 @@ BAD_REQUESTS = [
     ("POST", "/v1/drafts", b'{"query": "\\u200b \\u0000"}', 422, "empty_message"),
     ("POST", "/v1/drafts", b'{"query": "x", "shop": "nowhere"}', 400, "unknown_shop"),
     ("POST", "/v1/drafts", b'{"query": "x", "backend": "gpt"}', 422, "invalid_request"),
+    ("POST", "/v1/drafts", b'{"query": "x", "backend": "openai"}', 422, "invalid_input"),
     ("POST", "/v1/drafts", b'{"query": "x", "order": {"amount": -1}}', 422, "invalid_request"),
     ("POST", "/v1/check", b'{"query": "x"}', 422, "invalid_request"),
     ("POST", "/v1/feedback", b'{"draft_id": "nope", "action": "accepted"}', 404, "not_found"),
@@ -323,3 +328,29 @@ def test_check_reports_violations(api: httpx.Client) -> None:
     assert "contains_danshi" in {v["rule"] for v in bad["violations"]}
     good = api.post("/v1/check", json={"draft": "您好，这款今天下单当天发货。"}).json()
     assert (good["ok"], good["violations"]) == (True, [])
+
+
+# --- the OpenAPI contract, fuzzed ------------------------------------------------------
+
+
+def test_no_request_the_schema_allows_gets_a_5xx(server: ApiServer, key: str) -> None:
+    """Schemathesis: every operation, 30 generated requests each, every response checked against the spec.
+
+    Not checked: that every schema-valid request succeeds. A message that is only spaces, a shop
+    or a draft_id that does not exist are valid JSON for the schema and rightly refused.
+    """
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    headers = {"Authorization": f"Bearer {key}"}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 6
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        def fuzz(case: Case) -> None:
+            response = case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+            assert response.status_code < 500, response.text
+            assert "Traceback" not in response.text
+
+        fuzz()
