@@ -8,12 +8,18 @@ Two different jobs live here:
   to half-width, invisible and spacing characters dropped, long runs collapsed) together with
   an index back into the original, so a match in the normalised text points at the span the
   person wrote.
+
+:func:`normalize` runs on every draft the guardrail checks, so it avoids a Python loop per
+character: each step first asks one compiled regex whether it has anything to do, and the
+usual draft (Simplified, Chinese punctuation, no invisible characters, no long runs) costs a
+few C-level string passes.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,14 +31,36 @@ _INVISIBLE = frozenset(_ZERO_WIDTH + _BIDI)
 _KEEP_CONTROLS = frozenset("\n\t")
 _SENTENCE_END = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;\n]+|$)")
 
+# Chinese punctuation that nearly every draft holds; folded with str.replace, which is far
+# cheaper than a per-character table. Anything else full-width goes through the table.
+_COMMON_WIDE = "，！？：；（）～"
+# Ranges whose characters OpenCC may change: unified ideographs with extension A, the
+# compatibility ideographs, and every supplementary ideograph (taken whole, not scanned).
+_CJK_SCAN = ((0x3400, 0x9FFF), (0xF900, 0xFAFF))
+_CJK_SUPPLEMENTARY = "\U00020000-\U0003ffff"
+# Where format, control and spacing characters live outside the ideograph blocks.
+_REMOVABLE_SCAN = ((0x0000, 0x33FF), (0xA000, 0xABFF), (0xD800, 0xDFFF), (0xF900, 0xFFFF),
+                   (0x11000, 0x11FFF), (0x13000, 0x1343F), (0x1BC00, 0x1BCFF), (0x1D100, 0x1D1FF),
+                   (0xE0000, 0xE0FFF))  # fmt: skip
+
 
 @lru_cache(maxsize=1)
 def _t2s() -> OpenCC:
     return OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _s2t() -> OpenCC:
+    return OpenCC("s2tw")
+
+
 def to_simplified(text: str) -> str:
     return str(_t2s().convert(text))
+
+
+def to_traditional(text: str) -> str:
+    """Simplified to Traditional characters (Taiwan standard), for writing into Traditional drafts."""
+    return str(_s2t().convert(text))
 
 
 def _dropped(ch: str) -> bool:
@@ -64,7 +92,7 @@ class Normalized:
     """Matching form of a text and, per character of it, the index of its source character."""
 
     text: str
-    index: tuple[int, ...]
+    index: Sequence[int]
     original: str
 
     def span(self, start: int, end: int) -> tuple[int, int]:
@@ -74,13 +102,119 @@ class Normalized:
             return pos, pos
         return self.index[start], self.index[end - 1] + 1
 
+    def position(self, pos: int) -> int:
+        """The original index where normalised position ``pos`` starts (end of text past the end)."""
+        return self.index[pos] if pos < len(self.index) else len(self.original)
+
+
+def _char_class(codes: list[int]) -> str:
+    """A regex character class for ``codes`` (sorted), written as ranges."""
+    parts: list[str] = []
+    start = prev = -2
+    for code in [*codes, -1]:
+        if code == prev + 1:
+            prev = code
+            continue
+        if start >= 0:
+            parts.append(re.escape(chr(start)) if start == prev else f"{re.escape(chr(start))}-{re.escape(chr(prev))}")
+        start = prev = code
+    return "".join(parts)
+
+
+@lru_cache(maxsize=1)
+def _traditional() -> re.Pattern[str]:
+    """Characters that t2s converts (found by converting each once), plus supplementary ideographs."""
+    codes = [code for low, high in _CJK_SCAN for code in range(low, high + 1)]
+    converted = to_simplified("\n".join(map(chr, codes))).split("\n")
+    if len(converted) != len(codes):  # never seen; then every ideograph takes the OpenCC path
+        return re.compile(f"[{_char_class(codes)}{_CJK_SUPPLEMENTARY}]")
+    changed = [code for code, out in zip(codes, converted, strict=True) if out != chr(code)]
+    return re.compile(f"[{_char_class(changed)}{_CJK_SUPPLEMENTARY}]")
+
+
+def has_traditional(text: str) -> bool:
+    """Whether t2s would change ``text`` (it holds a Traditional or supplementary ideograph)."""
+    return _traditional().search(text) is not None
+
+
+def _removable(ch: str) -> bool:
+    return ch.isspace() or _dropped(ch)
+
+
+@lru_cache(maxsize=1)
+def _removable_re() -> re.Pattern[str]:
+    codes = [code for low, high in _REMOVABLE_SCAN for code in range(low, high + 1) if _removable(chr(code))]
+    return re.compile(f"[{_char_class(codes)}]")
+
+
+def _single_lower(ch: str) -> str:
+    low = ch.lower()
+    return low if len(low) == 1 else ch
+
+
+_WIDE = re.compile("[\uff01-\uff5e\u3000]")
+_WIDE_TABLE = {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {0x3000: " "}
+
+
+@lru_cache(maxsize=8)
+def _run_re(max_run: int) -> re.Pattern[str]:
+    # Spelled out as (.)\1\1 rather than (.)\1{2}: the regex engine runs the former faster.
+    return re.compile("(.)" + "\\1" * max_run + "\\1*", re.DOTALL)
+
 
 def _simplified_chars(text: str) -> str:
+    if not has_traditional(text):
+        return text
     converted = to_simplified(text)
     if len(converted) == len(text):
         return converted
     # A phrase conversion changed the length: convert char by char to keep alignment.
     return "".join((to_simplified(ch) or ch)[:1] for ch in text)
+
+
+def _folded(text: str) -> str:
+    """Full-width to half-width, then lower-case, one character for one character."""
+    for wide in _COMMON_WIDE:
+        if wide in text:
+            text = text.replace(wide, chr(ord(wide) - 0xFEE0))
+    if _WIDE.search(text) is not None:
+        text = text.translate(_WIDE_TABLE)
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else "".join(map(_single_lower, text))
+
+
+def _without_removable(text: str) -> tuple[str, list[int] | None]:
+    removable = _removable_re()
+    if removable.search(text) is None:
+        return text, None
+    parts: list[str] = []
+    index: list[int] = []
+    pos = 0
+    for match in removable.finditer(text):
+        parts.append(text[pos : match.start()])
+        index.extend(range(pos, match.start()))
+        pos = match.end()
+    parts.append(text[pos:])
+    index.extend(range(pos, len(text)))
+    return "".join(parts), index
+
+
+def _collapsed(text: str, index: list[int] | None, max_run: int) -> tuple[str, Sequence[int]]:
+    runs = _run_re(max_run)
+    if runs.search(text) is None:
+        return text, index if index is not None else range(len(text))
+    source: Sequence[int] = index if index is not None else range(len(text))
+    parts: list[str] = []
+    kept: list[int] = []
+    pos = 0
+    for match in runs.finditer(text):
+        cut = match.start() + max_run
+        parts.append(text[pos:cut])
+        kept.extend(source[pos:cut])
+        pos = match.end()
+    parts.append(text[pos:])
+    kept.extend(source[pos:])
+    return "".join(parts), kept
 
 
 def normalize(text: str, max_run: int = 2) -> Normalized:
@@ -89,23 +223,10 @@ def normalize(text: str, max_run: int = 2) -> Normalized:
     A run of the same character longer than ``max_run`` keeps ``max_run`` of them, so
     最最最最 still reads as stacked (最最) and 但　是 reads as 但是.
     """
-    simplified = _simplified_chars(text)
-    out: list[str] = []
-    index: list[int] = []
-    run = 0
-    for i, ch in enumerate(simplified):
-        ch = fold_width(ch).lower()
-        if ch.isspace() or _dropped(ch):
-            continue
-        if out and out[-1] == ch:
-            run += 1
-            if run > max_run:
-                continue
-        else:
-            run = 1
-        out.append(ch)
-        index.append(i)
-    return Normalized("".join(out), tuple(index), text)
+    folded = _folded(_simplified_chars(text))
+    stripped, index = _without_removable(folded)
+    out, kept = _collapsed(stripped, index, max(1, max_run))
+    return Normalized(out, kept, text)
 
 
 def normalize_query(text: str) -> str:

@@ -13,6 +13,7 @@ import sys
 import click
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from agent.errors import ConfigError, InputError, KefuError, UnknownShopError
 
@@ -50,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     command: TyperGroup = typer.main.get_command(app)  # type: ignore[assignment]
     try:
-        command.main(args=argv if argv is not None else sys.argv[1:], prog_name="kefu", standalone_mode=False)
+        # Without standalone mode, click returns an Exit's code instead of raising it.
+        result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="kefu", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         typer.echo("kefu: aborted", err=True)
         return 130
     except click.UsageError as exc:
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         typer.echo(f"kefu: error: {exc.format_message()}", err=True)
         return exc.exit_code
+    except TyperException as exc:  # typer >= 0.20 raises its own copy of click's exceptions
+        code = int(getattr(exc, "exit_code", 1))
+        kind = "usage error" if code == 2 else "error"
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        typer.echo(f"kefu: {kind}: {message}", err=True)
+        return code
     except KefuError as exc:
         typer.echo(f"kefu: error: {exc.message}", err=True)
         return 2 if isinstance(exc, USAGE_ERRORS) else 1
@@ -75,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"kefu: internal error: {type(exc).__name__}: {exc} (set KEFU_DEBUG=1 for details)", err=True)
         return 1
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,110 @@
+"""The checks: one normalisation, one scan, the refusal test; findings with spans and a fix.
+
+:func:`evaluate` returns a :class:`~agent.types.Verdict` and decides nothing else: what to
+do with findings (apply the fix, ask for a revision, flag for review) is the caller's policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+from agent.guardrails import fixes, refusal
+from agent.guardrails.rules import CUE, REFUSAL_RULE, RuleSet
+from agent.text import Normalized, normalize
+from agent.types import Finding, RuleId, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A rule broken at a half-open span of the normalised text."""
+
+    rule: str
+    start: int
+    end: int
+
+
+def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
+    """The rule hits in normalised ``text`` and whether a refusal cue occurs in it."""
+    hits: list[Hit] = []
+    cue = False
+    window = rules.window
+    for match in rules.scan.finditer(text):
+        at = match.start()
+        for entry in rules.entries[match.group()]:
+            start = at + entry.offset
+            end = start + entry.length
+            low = start - window if start > window else 0
+            if entry.before is not None:
+                before = entry.before.search(text, low, start)
+                if before is None:
+                    continue
+                if entry.span_before:
+                    start = before.start()
+            if entry.not_before is not None and entry.not_before.search(text, low, at + entry.offset) is not None:
+                continue
+            if entry.after is not None and entry.after.match(text, end) is None:
+                continue
+            if entry.not_after is not None and entry.not_after.match(text, end) is not None:
+                continue
+            if entry.scope == CUE:
+                cue = True
+            else:
+                hits.append(Hit(entry.scope, start, end))
+    return _outermost(hits), cue
+
+
+def _outermost(hits: list[Hit]) -> list[Hit]:
+    """Drop a hit that lies inside another hit of the same rule (one finding per phrase)."""
+    if len(hits) < 2:
+        return hits
+    kept: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: (h.rule, h.start, -h.end)):
+        if kept and kept[-1].rule == hit.rule and kept[-1].start <= hit.start and hit.end <= kept[-1].end:
+            continue
+        kept.append(hit)
+    return kept
+
+
+def _finding(rules: RuleSet, rule: str, span: tuple[int, int], original: str) -> Finding:
+    text = original[span[0] : span[1]]
+    return Finding.model_construct(
+        rule=cast(RuleId, rule), start=span[0], end=span[1], text=text, message=rules.messages[rule].format(text=text)
+    )
+
+
+def evaluate(
+    draft: str,
+    query: str | None,
+    declared_refusal: bool | None,
+    rules: RuleSet,
+    *,
+    with_fix: bool = True,
+) -> Verdict:
+    """Check ``draft`` against every rule; offer a safe fix when one exists and ``with_fix``."""
+    norm = normalize(draft, rules.max_run)
+    hits, cue = scan(rules, norm.text)
+    declines = refusal.is_refusal(rules, norm.text, cue, query, declared_refusal)
+    opener = refusal.opener_problem(rules, norm) if declines else None
+    if not hits and opener is None:
+        return Verdict.model_construct(ok=True, is_refusal=declines, findings=[], fixed=None)
+    findings = [_finding(rules, hit.rule, norm.span(hit.start, hit.end), draft) for hit in hits]
+    if opener is not None:
+        findings.append(_finding(rules, REFUSAL_RULE, opener, draft))
+    findings.sort(key=lambda f: (f.start, f.end, f.rule))
+    recheck_as = True if declines else declared_refusal
+    fixed = _fix(rules, norm, hits, opener is not None, query, recheck_as) if with_fix else None
+    return Verdict.model_construct(ok=False, is_refusal=declines, findings=findings, fixed=fixed)
+
+
+def _fix(
+    rules: RuleSet, norm: Normalized, hits: list[Hit], fix_opener: bool, query: str | None, declared: bool | None
+) -> str | None:
+    flagged: dict[str, list[tuple[int, int]]] = {}
+    for hit in hits:
+        flagged.setdefault(hit.rule, []).append((hit.start, hit.end))
+
+    def passes(text: str) -> bool:
+        return evaluate(text, query, declared, rules, with_fix=False).ok
+
+    return fixes.propose(rules, norm, flagged, fix_opener, passes)
