@@ -145,6 +145,14 @@ def _structure_problems(corpus: Corpus) -> Iterator[str]:
 
 def load_corpus(corpus_dir: Path) -> Corpus:
     """Load every category file; raise one CorpusError listing every problem found."""
+    corpus, problems = _collect(corpus_dir)
+    if problems:
+        raise CorpusError(problems[0], problems)
+    return corpus
+
+
+def _collect(corpus_dir: Path) -> tuple[Corpus, list[str]]:
+    """The scripts that load, and every problem found on the way."""
     scripts_dir = corpus_dir / "scripts"
     paths = sorted(scripts_dir.glob("*.yaml"))
     if not paths:
@@ -170,9 +178,7 @@ def load_corpus(corpus_dir: Path) -> Corpus:
             scripts.append(script)
     corpus = Corpus(tuple(scripts), categories, files)
     problems.extend(_structure_problems(corpus))
-    if problems:
-        raise CorpusError(problems[0], problems)
-    return corpus
+    return corpus, problems
 
 
 @lru_cache(maxsize=8)
@@ -260,12 +266,12 @@ def _variable_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
 def validate(corpus_dir: Path) -> tuple[Corpus | None, list[str]]:
     """Every problem in the corpus directory, one line each (empty when all is well)."""
     try:
-        corpus = load_corpus(corpus_dir)
+        corpus, problems = _collect(corpus_dir)
     except CorpusError as exc:
         return None, exc.problems
     if not (corpus_dir / "shops" / "default.yaml").is_file():
-        return corpus, [f"{corpus_dir / 'shops' / 'default.yaml'}: missing: every shop starts from it"]
-    problems = list(_variable_problems(corpus, corpus_dir))
+        return corpus, [*problems, f"{corpus_dir / 'shops' / 'default.yaml'}: missing: every shop starts from it"]
+    problems.extend(_variable_problems(corpus, corpus_dir))
     for checker in _extra_checkers():
         problems.extend(checker(corpus, corpus_dir))
     return corpus, problems

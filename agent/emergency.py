@@ -107,7 +107,8 @@ def emergency_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
     except CorpusError as exc:
         yield exc.message
         return
-    from agent.corpus import load_shop
+    from agent.corpus import fill, load_shop
+    from agent.guardrails import check
 
     shop_vars = load_shop(corpus_dir, "default").vars
     ids = corpus.by_id()
@@ -119,6 +120,9 @@ def emergency_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
             yield f"{where}: field script: unknown script {rule.script!r}"
         for var in sorted(variables(rule.reply or "") - shop_vars.keys()):
             yield f"{where}: field reply: variable {{{var}}} is not defined for shop 'default'"
+        if rule.reply:
+            for finding in check(fill(rule.reply, shop_vars), declared_refusal=rule.declines).findings:
+                yield f"{where}: field reply: rule {finding.rule} at {finding.start}-{finding.end} {finding.text!r}: {finding.message}"
         for pattern in rule.patterns:
             try:
                 re.compile(pattern)

@@ -35,7 +35,7 @@ def drafter(hash_retriever: object) -> Drafter:
 
 def scripted(drafter: Drafter, *steps: object) -> ScriptedBackend:
     backend = ScriptedBackend(steps)  # type: ignore[arg-type]
-    drafter.llm_factory = lambda _settings: backend
+    drafter.llm_override = backend
     return backend
 
 
@@ -88,28 +88,37 @@ def test_empty_and_oversized_messages_are_clear_errors(drafter: Drafter) -> None
     assert any("truncated" in note for note in long_draft.notes)
 
 
+def test_a_safely_fixable_llm_draft_is_fixed_without_a_revision(drafter: Drafter) -> None:
+    backend = scripted(drafter, Proposal("亲亲，我们不能便宜，但是可以送小礼物。", False, []))
+    draft = drafter.draft(Message(text="能便宜点吗"), backend="openai")
+    assert backend.calls == ["draft"]
+    assert draft.status == "ok"
+    assert "但是" not in draft.text and "亲亲" not in draft.text
+    assert "guardrail applied a safe fix" in draft.notes
+
+
 def test_a_violating_llm_draft_is_revised_until_clean(drafter: Drafter) -> None:
     backend = scripted(
         drafter,
-        Proposal("亲亲，我们不能便宜，但是可以送小礼物。", True, ["bargaining.ask_discount"]),
+        Proposal("这个我们做不到，价格太低了。", True, ["bargaining.ask_discount"]),
         Proposal("亲，非常抱歉，价格是统一的，满额可以送小礼物。", True, []),
     )
     draft = drafter.draft(Message(text="能便宜点吗"), backend="openai")
     assert backend.calls == ["draft", "revise"]
-    assert {f.rule for f in backend.revisions[0]} >= {"negative_language", "contains_danshi"}
+    assert {f.rule for f in backend.revisions[0]} >= {"negative_language", "refusal_without_apology"}
     assert draft.status == "ok"
     assert draft.findings == []
     assert draft.backend == "openai"
 
 
 def test_a_draft_still_violating_after_two_revisions_needs_review(drafter: Drafter) -> None:
-    bad = Proposal("我们不能便宜，但是质量很好。", False, [])
+    bad = Proposal("我们做不到，这个要求太过分了。", False, [])
     backend = scripted(drafter, bad, bad, bad)
     draft = drafter.draft(Message(text="能便宜点吗"), backend="openai")
     assert backend.calls == ["draft", "revise", "revise"]
     assert draft.status == "needs_review"
     assert draft.findings
-    assert {f.rule for f in draft.findings} >= {"contains_danshi"}
+    assert {f.rule for f in draft.findings} >= {"negative_language"}
 
 
 def test_llm_failure_falls_back_to_the_composer_and_says_so(drafter: Drafter) -> None:

@@ -72,7 +72,7 @@ class Drafter:
 
     settings: Settings
     retriever_override: Retriever | None = None
-    llm_factory: Callable[[Settings], Backend] | None = None
+    llm_override: Backend | None = None
     clock: Callable[[], datetime] = _utcnow
     _llm: Backend | None = None
 
@@ -85,13 +85,13 @@ class Drafter:
         return get_retriever(self.settings)
 
     def llm(self) -> Backend:
+        """The injected backend, else the OpenAI-compatible one, created once."""
+        if self.llm_override is not None:
+            return self.llm_override
         if self._llm is None:
-            factory = self.llm_factory
-            if factory is None:
-                from agent.drafting.llm import OpenAIBackend
+            from agent.drafting.llm import OpenAIBackend
 
-                factory = OpenAIBackend
-            self._llm = factory(self.settings)
+            self._llm = OpenAIBackend(self.settings)
         return self._llm
 
     def ground(self, message: Message, text: str) -> Grounding:

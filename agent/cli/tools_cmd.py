@@ -1,0 +1,51 @@
+"""``kefu welcome`` and ``kefu phrases``: the shop's auto-reply and quick phrases."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from itertools import groupby
+
+import typer
+
+from agent.cli import app, fail
+from agent.config import get_settings
+from agent.shoptools import phrases, welcome
+
+
+@app.command("welcome")
+def welcome_cmd(
+    shop: str = typer.Option("default", "--shop", help="Shop profile in corpus/shops/."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The shop's welcome auto-reply (first message), checked by the guardrail."""
+    result = welcome(get_settings().corpus_dir, shop)
+    if as_json:
+        typer.echo(json.dumps(asdict(result), ensure_ascii=False, default=lambda f: f.model_dump()))
+    else:
+        typer.echo(result.text)
+    if not result.ok:
+        rules = ", ".join(f.rule for f in result.findings)
+        fail(f"the welcome message of shop {shop!r} breaks tone rules: {rules}")
+
+
+@app.command("phrases")
+def phrases_cmd(
+    category: str = typer.Argument(None, help="Only this category (e.g. bargaining)."),
+    search: str = typer.Option(None, "--search", help="Only phrases containing this text."),
+    shop: str = typer.Option("default", "--shop", help="Shop profile in corpus/shops/."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Quick phrases (快捷短语) drawn from the scripts, grouped by category."""
+    found = phrases(get_settings().corpus_dir, shop=shop, category=category, search=search)
+    if as_json:
+        typer.echo(json.dumps([asdict(p) for p in found], ensure_ascii=False))
+        return
+    if not found:
+        typer.echo("no phrases match", err=True)
+        return
+    for (name, label), group in groupby(found, key=lambda p: (p.category, p.label)):
+        typer.echo(f"[{label}] {name}")
+        for p in group:
+            mark = " (declines)" if p.declines else ""
+            typer.echo(f"  {p.script_id}{mark}: {p.text}")

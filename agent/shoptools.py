@@ -1,0 +1,64 @@
+"""The tools shops already use, from the corpus: the welcome auto-reply and quick phrases (快捷短语)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.corpus import corpus_for, fill, shop_for
+from agent.errors import NotFoundError
+from agent.text import normalize_query
+from agent.types import Finding
+
+
+@dataclass(frozen=True)
+class Welcome:
+    shop: str
+    text: str
+    ok: bool
+    findings: list[Finding]
+
+
+@dataclass(frozen=True)
+class Phrase:
+    script_id: str
+    category: str
+    label: str
+    title: str
+    text: str
+    declines: bool
+
+
+def welcome(corpus_dir: Path, shop: str = "default") -> Welcome:
+    """The shop's first-message auto-reply (seed 002: 千牛 自动回复), filled and checked."""
+    from agent.guardrails import check
+
+    profile = shop_for(corpus_dir, shop)
+    text = fill(profile.welcome, profile.vars).strip()
+    if not text:
+        raise NotFoundError(f"shop {shop!r} has no welcome message: add `welcome:` to its shop file")
+    verdict = check(text)
+    return Welcome(shop=profile.name, text=text, ok=verdict.ok, findings=verdict.findings)
+
+
+def phrases(
+    corpus_dir: Path, shop: str = "default", category: str | None = None, search: str | None = None
+) -> list[Phrase]:
+    """Ready-to-send phrases, shop values filled, in corpus order; filtered by category and text."""
+    corpus = corpus_for(corpus_dir)
+    if category is not None and category not in corpus.categories:
+        known = ", ".join(sorted(corpus.categories))
+        raise NotFoundError(f"unknown category {category!r}: known categories are {known}")
+    values = shop_for(corpus_dir, shop).vars
+    needle = normalize_query(search).strip() if search else ""
+    found = []
+    for script in corpus.scripts:
+        if category is not None and script.category != category:
+            continue
+        text = fill(script.phrase or script.reply, values)
+        haystack = normalize_query(" ".join((text, script.title, *script.tags)))
+        if needle and needle not in haystack:
+            continue
+        label = corpus.categories[script.category].label
+        found.append(Phrase(script.id, script.category, label, script.title, text, script.declines))
+    return found
