@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -34,6 +34,7 @@ from starlette.types import Message as AsgiMessage
 
 from agent.config import Settings, get_settings
 from agent.corpus import corpus_for
+from agent.drafting.pipeline import Drafter, drafter_for
 from agent.errors import (
     AuthError,
     BackendError,
@@ -44,11 +45,9 @@ from agent.errors import (
     RetrievalError,
     UnknownShopError,
 )
+from agent.guardrails import check
 from agent.store import Store, open_store
 from agent.types import Citation, Finding, Message, Order, Script, Turn
-
-if TYPE_CHECKING:
-    from agent.drafting.pipeline import Drafter
 
 log = logging.getLogger("kefu.api")
 
@@ -307,15 +306,11 @@ class Services:
 
     def drafting(self) -> Drafter:
         if self.drafter is None:
-            from agent.drafting.pipeline import drafter_for
-
             self.drafter = drafter_for(self.settings)
         return self.drafter
 
     def warm(self) -> None:
         """Load the corpus, open the index, and run one draft and one check, so requests start hot."""
-        from agent.guardrails import check
-
         try:
             corpus = corpus_for(self.settings.corpus_dir)
             self.warm_text = corpus.scripts[0].questions[0]
@@ -336,9 +331,7 @@ class Services:
         head: dict[str, Any] = {"draft_id": draft_id} if body.id is None else {"draft_id": draft_id, "id": body.id}
         return {**head, **draft.public()}
 
-    def check(self, body: CheckIn) -> dict[str, Any]:
-        from agent.guardrails import check
-
+    def verdict(self, body: CheckIn) -> dict[str, Any]:
         verdict = check(body.draft, query=body.query, declared_refusal=body.declared_refusal)
         return {
             "ok": verdict.ok,
@@ -356,7 +349,13 @@ class Services:
             checks["corpus"] = exc.message
         if self.warm_problem is not None:
             self.warm()
-        checks["index"] = self.warm_problem or "ok"
+        elif self.warm_text is not None:
+            try:
+                self.drafting().retriever().retrieve(self.warm_text, 1)
+            except Exception as exc:  # the index went away (a Chroma server down): not ready
+                checks["index"] = f"{exc.code}: {exc.message}" if isinstance(exc, KefuError) else repr(exc)
+        if self.warm_problem is not None:
+            checks["index"] = self.warm_problem
         if not self.db().writable():
             checks["store"] = f"{self.db().path} is not writable"
         return checks
@@ -403,12 +402,12 @@ def _routes(app: FastAPI) -> None:
     @app.post("/v1/check", response_model=CheckOut, responses=ERRORS, tags=["guardrail"])
     async def check_text(body: CheckIn, key: KeyName, svc: Svc) -> JSONResponse:
         """Check a reply against the tone rules; ``fixed`` is a safe rewrite when there is one."""
-        return JSONResponse(await run_in_threadpool(svc.check, body))
+        return JSONResponse(await run_in_threadpool(svc.verdict, body))
 
     @app.get("/v1/scripts/{script_id}", response_model=Script, responses=ERRORS, tags=["corpus"])
     async def get_script(script_id: str, key: KeyName, svc: Svc) -> JSONResponse:
         """One script of the corpus, as its file has it."""
-        script = corpus_for(svc.settings.corpus_dir).get(script_id)
+        script = (await run_in_threadpool(corpus_for, svc.settings.corpus_dir)).get(script_id)
         if script is None:
             raise NotFoundError(f"no script with id {script_id!r}")
         return JSONResponse(script.model_dump(mode="json"))

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -78,8 +79,14 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path: Path) -> None:
     assert set(acked) <= stored
 
 
+@dataclass
+class Chroma:
+    port: int
+    proc: subprocess.Popen[bytes]
+
+
 @pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[int]:
+def chroma_server(tmp_path: Path) -> Iterator[Chroma]:
     port = free_port()
     log = (tmp_path / "chroma.log").open("wb")
     proc = subprocess.Popen(
@@ -98,15 +105,15 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
                         break
                 except httpx.TransportError:
                     time.sleep(0.2)
-        yield port
+        yield Chroma(port, proc)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
 
 
-def test_two_instances_behave_as_one(tmp_path: Path, chroma_server: int) -> None:
-    env = {"KEFU_CHROMA_HOST": "127.0.0.1", "KEFU_CHROMA_PORT": str(chroma_server)}
+def test_two_instances_behave_as_one(tmp_path: Path, chroma_server: Chroma) -> None:
+    env = {"KEFU_CHROMA_HOST": "127.0.0.1", "KEFU_CHROMA_PORT": str(chroma_server.port)}
     a = start_server(tmp_path, **env)
     b = start_server(tmp_path, **env)
     try:
@@ -131,6 +138,15 @@ def test_two_instances_behave_as_one(tmp_path: Path, chroma_server: int) -> None
             with server.client(key) as client:
                 assert client.post("/v1/check", json={"draft": "x"}).status_code == 403
         store.close()
+
+        chroma_server.proc.terminate()  # the shared index goes away: neither instance is ready
+        chroma_server.proc.wait(timeout=20)
+        for server in (a, b):
+            with server.client() as client:
+                ready = client.get("/readyz")
+                assert ready.status_code == 503, ready.text
+                assert ready.json()["checks"]["index"] != "ok"
+                assert client.get("/healthz").status_code == 200
     finally:
         a.stop()
         b.stop()
