@@ -27,7 +27,8 @@ from schemathesis import Case
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from agent.api import create_app
-from agent.config import REPO_ROOT, Settings
+from agent.cli import main
+from agent.config import REPO_ROOT, Settings, get_settings
 from agent.drafting.pipeline import Drafter
 from agent.retrieval import FakeRetriever
 from agent.store import Store, open_store
@@ -354,3 +355,15 @@ def test_no_request_the_schema_allows_gets_a_5xx(server: ApiServer, key: str) ->
             assert "Traceback" not in response.text
 
         fuzz()
+
+
+def test_serve_fails_in_one_line_when_the_store_cannot_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data dir should be")
+    monkeypatch.setenv("KEFU_DATA_DIR", str(blocker))
+    get_settings.cache_clear()
+    assert main(["serve", "--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "store" in err and "Traceback" not in err
