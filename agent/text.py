@@ -102,6 +102,17 @@ class Normalized:
             return pos, pos
         return self.index[start], self.index[end - 1] + 1
 
+    def cover(self, start: int, end: int) -> tuple[int, int]:
+        """Like :meth:`span`, but running on over the collapsed tail of a run the span ends in.
+
+        In 亲亲亲亲 the normalised 亲亲 covers the whole run, so a fix replaces all of it.
+        """
+        first, last = self.span(start, end)
+        limit = self.position(end)
+        while start < end and last < limit and self.original[last] == self.original[last - 1]:
+            last += 1
+        return first, last
+
     def position(self, pos: int) -> int:
         """The original index where normalised position ``pos`` starts (end of text past the end)."""
         return self.index[pos] if pos < len(self.index) else len(self.original)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from agent.guardrails import fixes, refusal
-from agent.guardrails.rules import CUE, REFUSAL_RULE, RuleSet
+from agent.guardrails.rules import CUE, REFUSAL_RULE, Entry, RuleSet
 from agent.text import Normalized, normalize
 from agent.types import Finding, RuleId, Verdict
 
@@ -25,33 +25,54 @@ class Hit:
 
 
 def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
-    """The rule hits in normalised ``text`` and whether a refusal cue occurs in it."""
+    """The rule hits in normalised ``text`` and whether a refusal cue occurs in it.
+
+    The scan regex finds the longest literal at each position where one starts (stepping one
+    character past each find, so overlapping keywords are all seen); keywords starting inside
+    an allow word are skipped.
+    """
     hits: list[Hit] = []
     cue = False
     window = rules.window
-    for match in rules.scan.finditer(text):
+    search = rules.scan.search
+    allowed_until = 0
+    match = search(text)
+    while match is not None:
         at = match.start()
-        for entry in rules.entries[match.group()]:
-            start = at + entry.offset
-            end = start + entry.length
-            low = start - window if start > window else 0
-            if entry.before is not None:
-                before = entry.before.search(text, low, start)
-                if before is None:
+        literal = match.group()
+        if literal in rules.allowed:
+            allowed_until = max(allowed_until, match.end())
+        elif at >= allowed_until:
+            for entry in rules.entries[literal]:
+                hit = _hit(entry, text, at, window)
+                if hit is None:
                     continue
-                if entry.span_before:
-                    start = before.start()
-            if entry.not_before is not None and entry.not_before.search(text, low, at + entry.offset) is not None:
-                continue
-            if entry.after is not None and entry.after.match(text, end) is None:
-                continue
-            if entry.not_after is not None and entry.not_after.match(text, end) is not None:
-                continue
-            if entry.scope == CUE:
-                cue = True
-            else:
-                hits.append(Hit(entry.scope, start, end))
+                if entry.scope == CUE:
+                    cue = True
+                else:
+                    hits.append(hit)
+        match = search(text, at + 1)
     return _outermost(hits), cue
+
+
+def _hit(entry: Entry, text: str, at: int, window: int) -> Hit | None:
+    """The hit of ``entry`` for a keyword at ``at`` when its context checks pass."""
+    start = at
+    end = at + entry.length
+    low = at - window if at > window else 0
+    if entry.before is not None:
+        before = entry.before.search(text, low, at)
+        if before is None:
+            return None
+        if entry.span_before:
+            start = before.start()
+    if entry.not_before is not None and entry.not_before.search(text, low, at) is not None:
+        return None
+    if entry.after is not None and entry.after.match(text, end) is None:
+        return None
+    if entry.not_after is not None and entry.not_after.match(text, end) is not None:
+        return None
+    return Hit(entry.scope, start, end)
 
 
 def _outermost(hits: list[Hit]) -> list[Hit]:
@@ -84,11 +105,12 @@ def evaluate(
     """Check ``draft`` against every rule; offer a safe fix when one exists and ``with_fix``."""
     norm = normalize(draft, rules.max_run)
     hits, cue = scan(rules, norm.text)
+    cue = cue or any(hit.rule in rules.cue_rules for hit in hits)
     declines = refusal.is_refusal(rules, norm.text, cue, query, declared_refusal)
     opener = refusal.opener_problem(rules, norm) if declines else None
     if not hits and opener is None:
         return Verdict.model_construct(ok=True, is_refusal=declines, findings=[], fixed=None)
-    findings = [_finding(rules, hit.rule, norm.span(hit.start, hit.end), draft) for hit in hits]
+    findings = [_finding(rules, hit.rule, norm.cover(hit.start, hit.end), draft) for hit in hits]
     if opener is not None:
         findings.append(_finding(rules, REFUSAL_RULE, opener, draft))
     findings.sort(key=lambda f: (f.start, f.end, f.rule))

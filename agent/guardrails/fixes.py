@@ -33,7 +33,7 @@ def table_edits(rules: RuleSet, norm: Normalized, flagged: dict[str, list[tuple[
         for match in fix.pattern.finditer(norm.text):
             start, end = match.span()
             if end > start and any(start < e and s < end for s, e in spans):
-                edits.append((*norm.span(start, end), fix.replace))
+                edits.append((*norm.cover(start, end), fix.replace))
     return edits
 
 
@@ -67,7 +67,7 @@ def apply(text: str, edits: Iterable[Edit], traditional: bool) -> str:
 
 def covered(flagged: dict[str, list[tuple[int, int]]], norm: Normalized, edits: list[Edit]) -> bool:
     """Whether every flagged span is touched by some edit (else the fix cannot clear it)."""
-    spans = [norm.span(s, e) for found in flagged.values() for s, e in found]
+    spans = [norm.cover(s, e) for found in flagged.values() for s, e in found]
     return all(any(s < e2 and s2 < e for s2, e2, _ in edits) for s, e in spans)
 
 
@@ -86,10 +86,13 @@ def propose(
     edits = table_edits(rules, norm, flagged)
     if not covered(flagged, norm, edits):
         return None
-    if fix_opener:
-        edits.append(opener_edit(rules, norm))
     original = norm.original
-    fixed = apply(original, edits, has_traditional(original))
+    traditional = has_traditional(original)
+    fixed = apply(original, edits, traditional)
+    if fix_opener:  # on the edited text, so that the greeting it keeps is the one it ends up with
+        edited = normalize(fixed, rules.max_run)
+        if rules.opener.match(edited.text) is None:
+            fixed = apply(fixed, [opener_edit(rules, edited)], traditional)
     if fixed == original or not recheck(fixed):
         return None
     return fixed if facts(rules, fixed) == facts(rules, original) else None

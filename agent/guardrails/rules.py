@@ -90,6 +90,7 @@ class RefusalSpec(_Strict):
     greeting_marks: str = ""
     weak_openers: list[str] = Field(default_factory=list)
     fix_prefix: str
+    rules_as_cues: list[LexicalRuleId] = Field(default_factory=list)
     cues: list[KeywordGroup] = Field(min_length=1)
     allow: list[str] = Field(default_factory=list)
     intents: list[IntentSpec] = Field(default_factory=list)
@@ -121,10 +122,9 @@ class ToneRulesSpec(_Strict):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A keyword inside a scanned literal: its scope, where it sits, and its context checks."""
+    """A keyword that starts a scanned literal: its scope, its length and its context checks."""
 
     scope: str
-    offset: int
     length: int
     before: re.Pattern[str] | None = None
     not_before: re.Pattern[str] | None = None
@@ -157,6 +157,7 @@ class RuleSet:
     window: int
     scan: re.Pattern[str]
     entries: Mapping[str, tuple[Entry, ...]]
+    allowed: frozenset[str]
     messages: Mapping[str, str]
     allow: Mapping[str, tuple[str, ...]]
     opener: re.Pattern[str]
@@ -166,13 +167,14 @@ class RuleSet:
     fix_prefix: str
     greeting_mark: str
     marks: str
+    cue_rules: frozenset[str]
     intents: tuple[Intent, ...]
     fixes: tuple[FixEntry, ...]
     facts: re.Pattern[str]
 
     def lexicon(self) -> list[str]:
         """Every literal the scan looks for (keywords and the allow words that touch them)."""
-        return list(self.entries)
+        return sorted(self.entries)
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -275,11 +277,11 @@ def _unmatchable(pattern: str) -> Iterator[str]:
 @dataclass
 class _Keyword:
     scope: str
-    group: KeywordGroup
     before: re.Pattern[str] | None
     not_before: re.Pattern[str] | None
     after: re.Pattern[str] | None
     not_after: re.Pattern[str] | None
+    span_before: bool
 
 
 class _Compiler:
@@ -335,13 +337,14 @@ class _Compiler:
         found: dict[str, list[_Keyword]] = {}
         for i, group in enumerate(groups):
             where = f"{field}.{i}"
+            before = self.optional(f"{where}.before", group.before, r"\Z")
             keyword = _Keyword(
                 scope,
-                group,
-                self.optional(f"{where}.before", group.before, r"\Z"),
+                before,
                 self.optional(f"{where}.not_before", group.not_before, r"\Z"),
                 self.optional(f"{where}.after", group.after),
                 self.optional(f"{where}.not_after", group.not_after),
+                group.span_before and before is not None,
             )
             for word in self.words(f"{where}.words", group.words):
                 found.setdefault(word, []).append(keyword)
@@ -363,7 +366,7 @@ class _Compiler:
         for word, found in self.keywords("refusal.cues", CUE, refusal.cues).items():
             keywords.setdefault(word, []).extend(found)
         allow[CUE] = tuple(self.words("refusal.allow", refusal.allow))
-        scan, entries = _scan_table(keywords, allow)
+        scan, entries, allowed = _scan_table(keywords, allow)
         openers = self.openers(refusal)
         return RuleSet(
             path=self.path,
@@ -371,6 +374,7 @@ class _Compiler:
             window=spec.window,
             scan=scan,
             entries=entries,
+            allowed=allowed,
             messages=messages,
             allow=allow,
             opener=openers[0],
@@ -380,6 +384,7 @@ class _Compiler:
             fix_prefix=refusal.fix_prefix,
             greeting_mark=refusal.greeting_marks[:1],
             marks=normalize(refusal.greeting_marks, spec.max_run).text,
+            cue_rules=frozenset(refusal.rules_as_cues),
             intents=tuple(self.intents(refusal.intents)),
             fixes=tuple(self.fixes(spec.fixes)),
             facts=self.facts(spec.facts),
@@ -421,7 +426,7 @@ class _Compiler:
 
 
 def _touches(allowed: str, keyword: str) -> bool:
-    """An allow word matters to the scan when it holds the keyword or starts before and runs into it."""
+    """An allow word matters to the scan when it holds a keyword or starts before one and runs into it."""
     if keyword in allowed:
         return True
     return any(allowed.endswith(keyword[:i]) for i in range(1, len(keyword)))
@@ -429,36 +434,24 @@ def _touches(allowed: str, keyword: str) -> bool:
 
 def _scan_table(
     keywords: dict[str, list[_Keyword]], allow: dict[str, tuple[str, ...]]
-) -> tuple[re.Pattern[str], dict[str, tuple[Entry, ...]]]:
-    allow_scopes: dict[str, set[str]] = {}
-    for scope, words in allow.items():
-        for word in words:
-            allow_scopes.setdefault(word, set()).add(scope)
-    literals = set(keywords)
-    for word, scopes in allow_scopes.items():
-        if any(k.scope in scopes and _touches(word, w) for w, ks in keywords.items() for k in ks):
-            literals.add(word)
+) -> tuple[re.Pattern[str], dict[str, tuple[Entry, ...]], frozenset[str]]:
+    """The scan regex and, per literal, the keyword entries that start where it starts.
+
+    The scan looks for the longest literal at every position, so the keywords starting at a
+    position are exactly the prefixes of the literal found there. An allow word holds for every
+    rule and for the refusal cues: no keyword starting inside it is a finding.
+    """
+    allowed = frozenset(word for words in allow.values() for word in words)
+    literals = set(keywords) | {a for a in allowed if any(_touches(a, word) for word in keywords)}
     entries: dict[str, tuple[Entry, ...]] = {}
     for literal in literals:
-        suppressed = allow_scopes.get(literal, set())
         found: list[Entry] = []
-        for word, ks in keywords.items():
-            start = literal.find(word)
-            while start >= 0:
-                found.extend(
-                    Entry(
-                        k.scope,
-                        start,
-                        len(word),
-                        k.before,
-                        k.not_before,
-                        k.after,
-                        k.not_after,
-                        k.group.span_before and k.before is not None,
+        if literal not in allowed:
+            for word, ks in keywords.items():
+                if literal.startswith(word):
+                    found.extend(
+                        Entry(k.scope, len(word), k.before, k.not_before, k.after, k.not_after, k.span_before)
+                        for k in ks
                     )
-                    for k in ks
-                    if k.scope not in suppressed
-                )
-                start = literal.find(word, start + 1)
         entries[literal] = tuple(found)
-    return re.compile(trie_pattern(literals)), entries
+    return re.compile(trie_pattern(literals)), entries, allowed
