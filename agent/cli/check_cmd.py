@@ -14,6 +14,7 @@ import typer
 
 from agent.cli import app, fail
 from agent.guardrails import check
+from agent.text import sanitize
 from agent.types import Verdict
 
 
@@ -47,7 +48,7 @@ def _jsonl_record(line: str) -> dict[str, Any]:
         return {"id": None, "error": "each line must be a JSON object"}
     rid = req.get("id")
     draft = req.get("draft")
-    if not isinstance(draft, str) or not draft.strip():
+    if not isinstance(draft, str) or not sanitize(draft):
         return {"id": rid, "error": "field draft: a non-empty string is required"}
     declared = req.get("declared_refusal")
     if declared is not None and not isinstance(declared, bool):
@@ -95,7 +96,7 @@ def check_cmd(
         if text is not None:
             fail("give either TEXT or --jsonl, not both", 2)
         raise typer.Exit(_run_jsonl())
-    if text is None or not text.strip():
+    if text is None or not sanitize(text):
         fail("nothing to check: give the draft as TEXT (or use --jsonl)", 2)
         return
     verdict = check(text, query=query, declared_refusal=refusal)

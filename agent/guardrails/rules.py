@@ -366,6 +366,7 @@ class _Compiler:
         for word, found in self.keywords("refusal.cues", CUE, refusal.cues).items():
             keywords.setdefault(word, []).extend(found)
         allow[CUE] = tuple(self.words("refusal.allow", refusal.allow))
+        self.shadowing(allow, keywords)
         scan, entries, allowed = _scan_table(keywords, allow)
         openers = self.openers(refusal)
         return RuleSet(
@@ -389,6 +390,14 @@ class _Compiler:
             fixes=tuple(self.fixes(spec.fixes)),
             facts=self.facts(spec.facts),
         )
+
+    def shadowing(self, allow: dict[str, tuple[str, ...]], keywords: dict[str, list[_Keyword]]) -> None:
+        """An allow word equal to a keyword would switch that keyword off everywhere: a mistake."""
+        for scope, words in allow.items():
+            field = "refusal.allow" if scope == CUE else f"rules.{scope}.allow"
+            for word in words:
+                if word in keywords:
+                    self.problem(field, say("allow_is_keyword", word=word))
 
     def openers(self, refusal: RefusalSpec) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
         greetings = self.words("refusal.greetings", refusal.greetings, shortest=1)
