@@ -311,7 +311,7 @@ class Store:
     def outcomes(self) -> list[dict[str, Any]]:
         """Every draft with the action of its latest feedback (None when it has none)."""
         rows = self.conn().execute(
-            """SELECT d.draft_id, d.query, d.draft, d.is_refusal, d.cited_ids, d.rule_ids, d.category,
+            """SELECT d.draft_id, d.shop, d.query, d.draft, d.is_refusal, d.cited_ids, d.rule_ids, d.category,
                       f.action, f.final_text, f.reason
                FROM drafts d LEFT JOIN feedback f ON f.id = (
                    SELECT MAX(id) FROM feedback WHERE feedback.draft_id = d.draft_id)
@@ -419,6 +419,8 @@ def golden_candidates(store: Store) -> list[dict[str, Any]]:
                 "must_not": [],
                 "category": row["category"] or "",
                 "expected_ids": row["cited_ids"],
+                "shop": row["shop"],
+                "note": f"from feedback on draft {row['draft_id']}; kefu drafted: {row['draft']}",
                 "source": "feedback",
             }
         )

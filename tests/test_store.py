@@ -14,6 +14,7 @@ from agent import store as store_module
 from agent.cli import main
 from agent.config import get_settings
 from agent.errors import InputError, NotFoundError
+from agent.evaluation.dataset import GoldenCase
 from agent.store import Store, feedback_stats, golden_candidates, open_store
 from agent.types import Citation, Draft, Finding, RuleId
 
@@ -170,6 +171,9 @@ def test_edited_drafts_become_golden_candidates(store: Store) -> None:
     assert case["category"] == "shipping"
     assert case["expect_refusal"] is True
     assert (case["must_include"], case["must_not"], case["source"]) == ([], [], "feedback")
+    assert case["shop"] == "default" and "kefu drafted: " in case["note"]
+    reviewed = {k: v for k, v in case.items() if k != "source"}  # a supervisor's review drops the marker
+    assert GoldenCase.model_validate(reviewed).golden == case["golden"]
 
 
 def test_two_stores_on_one_file_write_concurrently(store: Store) -> None:
