@@ -1,0 +1,173 @@
+"""``kefu eval run | compare | report``: the supervisor's eval harness, thin over agent.evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agent.cli import app, fail
+from agent.evaluation.compare import Comparison, compare_runs
+from agent.evaluation.report import write_report
+from agent.evaluation.runner import Estimate, RunOptions, estimate_suite, run_suite
+from agent.evaluation.runs import DEFAULT_RUNS_DIR, Run, load_run
+from agent.evaluation.suite import load_suite
+
+eval_app = typer.Typer(help="Evaluate drafts against the golden set: run suites, compare runs, write reports.")
+app.add_typer(eval_app, name="eval")
+
+RUNS_DIR_HELP = "Where runs are written and looked up."
+
+
+class _RichReporter:
+    """A progress bar per run, advanced as each case finishes."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def start(self, label: str, total: int) -> None:
+        self.task = self.progress.add_task(label, total=total)
+
+    def advance(self, record: dict[str, Any]) -> None:
+        self.progress.advance(self.task)
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.1f}" if unit == "ms" else f"{value:.3f}"
+
+
+def _summary_table(runs: list[Run]) -> Table:
+    table = Table(title="eval summary")
+    table.add_column("metric")
+    for run in runs:
+        s = run.summary
+        table.add_column(
+            f"{s['backend']}" + (f" {s['prompt_version']}" if s.get("prompt_version") else ""), justify="right"
+        )
+    for name, entry in runs[0].summary["metrics"].items():
+        unit = entry.get("unit", "")
+        label = f"{name} ({unit})" if unit else name
+        table.add_row(label, *[_fmt(r.summary["metrics"].get(name, {}).get("mean"), unit) for r in runs])
+    for key in ("cases", "errors", "needs_review", "fallbacks", "llm_calls", "cache_hits", "wall_s"):
+        table.add_row(key, *[str(r.summary.get(key)) for r in runs], style="dim")
+    return table
+
+
+def _estimate_table(estimates: list[Estimate]) -> Table:
+    table = Table(title="dry run: nothing was called")
+    for column in (
+        "run",
+        "cases",
+        "LLM calls",
+        "cached",
+        "prompt tokens",
+        "max completion tokens",
+        "+ revise calls (max)",
+    ):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for e in estimates:
+        table.add_row(
+            e.label,
+            str(e.cases),
+            str(e.llm_calls),
+            str(e.cached_calls),
+            str(e.prompt_tokens),
+            str(e.max_completion_tokens),
+            str(e.max_revision_calls),
+        )
+    return table
+
+
+@eval_app.command("run")
+def run_cmd(
+    suite_path: Path = typer.Argument(..., metavar="SUITE", help="A suite file, e.g. eval/suites/script.yaml."),
+    backend: str = typer.Option(None, "--backend", help="Run only this backend: script or openai."),
+    prompt: list[str] = typer.Option(None, "--prompt", help="Prompt version(s) for the openai backend, e.g. draft.v2."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N cases."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Call the LLM even for answers already cached."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Estimate calls and tokens; call nothing."),
+    concurrency: int = typer.Option(None, "--concurrency", min=1, max=64, help="Cases drafted at once."),
+    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help=RUNS_DIR_HELP),
+) -> None:
+    """Run a suite on its golden set; write eval/runs/RUN_ID/ and print a summary."""
+    if backend not in (None, "script", "openai"):
+        fail(f"--backend must be 'script' or 'openai', not {backend!r}", 2)
+    suite = load_suite(suite_path)
+    options = RunOptions(backend, prompt or None, limit, not no_cache, concurrency, runs_dir)
+    console = Console()
+    if dry_run:
+        console.print(_estimate_table(estimate_suite(suite, options)))
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        runs = run_suite(suite, options, _RichReporter(progress))
+    console.print(_summary_table(runs))
+    failures: list[str] = []
+    for run in runs:
+        console.print(f"run: {run.path}")
+        failures.extend(f"{run.run_id}: {f}" for f in run.summary["threshold_failures"])
+    for failure in failures:
+        console.print(f"[red]threshold failed[/red] {failure}")
+    if failures:
+        raise typer.Exit(1)
+
+
+def _comparison_table(comparison: Comparison) -> Table:
+    table = Table(title=f"A = {comparison.run_a}\nB = {comparison.run_b}")
+    for column in ("metric", "A", "B", "B - A", "max regression", ""):
+        table.add_column(column, justify="left" if column in ("metric", "") else "right")
+    for d in comparison.deltas:
+        delta = "n/a" if d.delta is None else f"{d.delta:+.3f}"
+        limit = "-" if d.limit is None else f"{d.limit:g}"
+        flag = "[red]REGRESSION[/red]" if d.regression else ""
+        table.add_row(d.name, _fmt(d.a, d.unit), _fmt(d.b, d.unit), delta, limit, flag)
+    return table
+
+
+@eval_app.command("compare")
+def compare_cmd(
+    run_a: str = typer.Argument(..., metavar="RUN_A", help="The reference run (id or directory)."),
+    run_b: str = typer.Argument(..., metavar="RUN_B", help="The candidate run (id or directory)."),
+    fail_on_regression: bool = typer.Option(False, "--fail-on-regression", help="Exit 1 on a regression."),
+    show: int = typer.Option(15, "--show", min=0, help="How many worsened cases to list."),
+    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help=RUNS_DIR_HELP),
+) -> None:
+    """Per-metric deltas of RUN_B against RUN_A and the cases that got worse."""
+    comparison = compare_runs(load_run(run_a, runs_dir), load_run(run_b, runs_dir))
+    console = Console()
+    console.print(_comparison_table(comparison))
+    for note in comparison.notes:
+        console.print(f"note: {note}")
+    worse = comparison.worse_cases()
+    console.print(f"{len(worse)} case(s) got worse on at least one metric")
+    for change in comparison.worse[:show]:
+        console.print(
+            f"  {change.case_id} {change.metric}: {change.a:.3f} -> {change.b:.3f}  {change.reason}", markup=False
+        )
+    regressions = comparison.regressions
+    if regressions:
+        names = ", ".join(d.name for d in regressions)
+        console.print(f"[red]regression beyond the suite's limits:[/red] {names}")
+        if fail_on_regression:
+            raise typer.Exit(1)
+
+
+@eval_app.command("report")
+def report_cmd(
+    run: str = typer.Argument(..., metavar="RUN", help="The run to report (id or directory)."),
+    html: Path = typer.Option(..., "--html", help="Where to write the HTML page."),
+    compare: str = typer.Option(None, "--compare", metavar="RUN_B", help="A second run to show beside RUN."),
+    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help=RUNS_DIR_HELP),
+) -> None:
+    """Write one self-contained HTML page for RUN (and RUN_B beside it)."""
+    a = load_run(run, runs_dir)
+    b = load_run(compare, runs_dir) if compare else None
+    path = write_report(html, a, b)
+    typer.echo(f"report: {path}")

@@ -1,0 +1,106 @@
+"""Compare two runs: per-metric deltas, regressions beyond the suite's limits, the cases that got worse.
+
+Run A is the reference, run B the candidate. A metric regresses when B is worse than A by more
+than its ``max_regression`` (from B's suite, else A's); metrics without one are reported, not
+gated. A case got worse when any quality metric (not latency) dropped between A and B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.evaluation.runs import Run
+
+EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    name: str
+    a: float | None
+    b: float | None
+    higher_is_better: bool
+    unit: str
+    limit: float | None
+    regression: bool
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.a is None or self.b is None else self.b - self.a
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    """One case where a metric dropped from A to B, with B's reason."""
+
+    case_id: str
+    metric: str
+    a: float
+    b: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    run_a: str
+    run_b: str
+    deltas: list[MetricDelta]
+    worse: list[CaseChange]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[MetricDelta]:
+        return [d for d in self.deltas if d.regression]
+
+    def worse_cases(self) -> list[str]:
+        return list(dict.fromkeys(c.case_id for c in self.worse))
+
+
+def _limits(a: Run, b: Run) -> dict[str, dict[str, Any]]:
+    limits: dict[str, dict[str, Any]] = dict(a.summary.get("thresholds") or {})
+    limits.update(b.summary.get("thresholds") or {})
+    return limits
+
+
+def _delta(name: str, a: Run, b: Run, limits: dict[str, dict[str, Any]]) -> MetricDelta:
+    entry_a = a.summary["metrics"].get(name, {})
+    entry_b = b.summary["metrics"].get(name, {})
+    higher = bool(entry_b.get("higher_is_better", entry_a.get("higher_is_better", True)))
+    mean_a, mean_b = entry_a.get("mean"), entry_b.get("mean")
+    limit = limits.get(name, {}).get("max_regression")
+    regression = False
+    if limit is not None and mean_a is not None and mean_b is not None:
+        worse_by = (mean_a - mean_b) if higher else (mean_b - mean_a)
+        regression = worse_by > limit + EPSILON
+    return MetricDelta(name, mean_a, mean_b, higher, str(entry_b.get("unit", "")), limit, regression)
+
+
+def _case_changes(a: Run, b: Run, names: list[str]) -> list[CaseChange]:
+    quality = [n for n in names if not a.summary["metrics"].get(n, {}).get("unit")]
+    cases_a = a.case_map()
+    changes: list[CaseChange] = []
+    for case_b in b.cases:
+        case_a = cases_a.get(str(case_b["id"]))
+        if case_a is None:
+            continue
+        for name in quality:
+            va = case_a["metrics"].get(name, {}).get("value")
+            vb = case_b["metrics"].get(name, {}).get("value")
+            if va is not None and vb is not None and vb < va - EPSILON:
+                reason = str(case_b["metrics"][name].get("reason", ""))
+                changes.append(CaseChange(str(case_b["id"]), name, float(va), float(vb), reason))
+    changes.sort(key=lambda c: c.b - c.a)
+    return changes
+
+
+def compare_runs(a: Run, b: Run) -> Comparison:
+    names = [n for n in a.summary["metrics"] if n in b.summary["metrics"]]
+    limits = _limits(a, b)
+    notes = []
+    if a.summary.get("dataset", {}).get("sha256") != b.summary.get("dataset", {}).get("sha256"):
+        notes.append("the runs used different datasets: only cases with the same id are compared")
+    if a.summary.get("cases") != b.summary.get("cases"):
+        notes.append(f"run A has {a.summary.get('cases')} cases, run B {b.summary.get('cases')}")
+    deltas = [_delta(name, a, b, limits) for name in names]
+    return Comparison(a.run_id, b.run_id, deltas, _case_changes(a, b, names), notes)

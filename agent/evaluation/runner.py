@@ -1,0 +1,448 @@
+"""Run a suite: every golden case through ``Drafter.draft`` (the pipeline behind ``draft_reply``), scored.
+
+One run per (backend, prompt version) of the suite, written to ``RUNS_DIR/RUN_ID/``:
+``cases.jsonl`` (per case: the draft, what was retrieved, every metric with its reason) and
+``summary.json`` (means per metric and per group, thresholds that failed, LLM calls and cache
+hits, and what the run was made from: suite, dataset, prompt file hashes, model and parameters,
+corpus hash, git commit). Cases run on a bounded thread pool; LLM answers come from the disk
+cache of :mod:`agent.evaluation.cache` unless ``use_cache`` is off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import statistics
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import ValidationError
+
+from agent.config import REPO_ROOT, Settings
+from agent.drafting.base import Grounding
+from agent.drafting.pipeline import MAX_REVISIONS, Drafter, prepare_message
+from agent.errors import EvalError, KefuError
+from agent.evaluation.cache import CachedOpenAIBackend, CallStats, DiskCache, prompt_hashes
+from agent.evaluation.dataset import GoldenCase, load_golden
+from agent.evaluation.judge import make_judge
+from agent.evaluation.metrics import METRICS, Context, Outcome, as_record, score_case
+from agent.evaluation.runs import DEFAULT_RUNS_DIR, Run, new_run_id, write_run
+from agent.evaluation.suite import Suite
+from agent.types import Draft, Message
+
+if TYPE_CHECKING:
+    from agent.retrieval import Embedder, Retriever
+
+
+class Reporter(Protocol):
+    """Told when a run starts and as each case finishes (the CLI draws a progress bar)."""
+
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, record: dict[str, Any]) -> None: ...
+
+
+class SilentReporter:
+    def start(self, label: str, total: int) -> None:
+        return
+
+    def advance(self, record: dict[str, Any]) -> None:
+        return
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line chooses; ``retriever``/``embedder`` replace the configured ones (tests)."""
+
+    backend: str | None = None
+    prompts: list[str] | None = None
+    limit: int | None = None
+    use_cache: bool = True
+    concurrency: int | None = None
+    runs_dir: Path = DEFAULT_RUNS_DIR
+    retriever: Retriever | None = None
+    embedder: Embedder | None = None
+
+
+@dataclass
+class RecordingDrafter(Drafter):
+    """A Drafter that remembers, per thread, the grounding of the draft it made last."""
+
+    _seen: threading.local = field(default_factory=threading.local)
+
+    def ground(self, message: Message, text: str) -> Grounding:
+        grounding = super().ground(message, text)
+        self._seen.grounding = grounding
+        return grounding
+
+    def forget(self) -> None:
+        self._seen.grounding = None
+
+    def last_grounding(self) -> Grounding | None:
+        return getattr(self._seen, "grounding", None)
+
+
+# --- what a run is made from ---------------------------------------------------------------
+
+
+def git_commit(repo: Path = REPO_ROOT) -> str:
+    """``git rev-parse HEAD`` of the code, or ``unknown`` outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def tree_hash(root: Path) -> str:
+    """sha256 over every file under ``root`` (relative path and bytes), in a stable order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def suite_settings(suite: Suite, prompt: str | None) -> Settings:
+    """The KEFU_* settings with the suite's overrides and the prompt version of this run."""
+    overrides = dict(suite.settings)
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise EvalError(f"{suite.path}: field settings: unknown setting {unknown[0]!r}")
+    if prompt:
+        overrides["prompt_version"] = prompt
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise EvalError(f"{suite.path}: field settings.{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+
+
+# --- one case ------------------------------------------------------------------------------
+
+
+def _outcome(drafter: RecordingDrafter, case: GoldenCase, backend: str) -> tuple[Outcome, Draft | None]:
+    message = Message(text=case.message, shop=case.shop, order=case.order, turns=case.turns)
+    drafter.forget()
+    try:
+        draft = drafter.draft(message, backend)
+    except KefuError as exc:
+        return Outcome(error=f"{exc.code}: {exc.message}"), None
+    grounding = drafter.last_grounding()
+    retrieved = tuple(tuple(c.script.id for c in q.candidates) for q in grounding.questions) if grounding else ()
+    outcome = Outcome(
+        text=draft.text,
+        is_refusal=draft.is_refusal,
+        cited_ids=tuple(c.id for c in draft.citations),
+        retrieved=retrieved,
+        timings_ms=dict(draft.timings_ms),
+    )
+    return outcome, draft
+
+
+def run_case(
+    drafter: RecordingDrafter, case: GoldenCase, backend: str, names: list[str], ctx: Context
+) -> dict[str, Any]:
+    """Draft one case and score it: the line ``cases.jsonl`` holds for it."""
+    outcome, draft = _outcome(drafter, case, backend)
+    scores = score_case(case, outcome, names, ctx)
+    return {
+        "id": case.id,
+        "group": case.group,
+        "category": case.category,
+        "message": case.message,
+        "golden": case.golden,
+        "expect_refusal": case.expect_refusal,
+        "expected_ids": case.expected_ids,
+        "draft": draft.public() if draft else None,
+        "error": outcome.error,
+        "retrieved": [list(q) for q in outcome.retrieved],
+        "metrics": {name: as_record(score) for name, score in scores.items()},
+    }
+
+
+# --- summaries -----------------------------------------------------------------------------
+
+
+def _values(records: list[dict[str, Any]], name: str) -> list[float]:
+    return [float(v) for r in records if (v := r["metrics"].get(name, {}).get("value")) is not None]
+
+
+def metric_summary(records: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        values = _values(records, name)
+        metric = METRICS[name]
+        entry: dict[str, Any] = {
+            "mean": round(statistics.fmean(values), 6) if values else None,
+            "n": len(values),
+            "higher_is_better": metric.higher_is_better,
+            "unit": metric.unit,
+            "description": metric.description,
+        }
+        if metric.unit == "ms" and values:
+            ordered = sorted(values)
+            entry["p50"] = round(ordered[len(ordered) // 2], 3)
+            entry["p95"] = round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 3)
+        out[name] = entry
+    return out
+
+
+def group_summary(records: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, float | None]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(str(record["group"]), []).append(record)
+    return {
+        group: {name: (round(statistics.fmean(v), 6) if (v := _values(rows, name)) else None) for name in names}
+        for group, rows in sorted(groups.items())
+    }
+
+
+def threshold_failures(suite: Suite, metrics: dict[str, dict[str, Any]]) -> list[str]:
+    failures = []
+    for name, limit in suite.thresholds.items():
+        mean = metrics.get(name, {}).get("mean")
+        if mean is None:
+            continue
+        if limit.min is not None and mean < limit.min:
+            failures.append(f"{name} mean {mean:.4f} is below the suite's min {limit.min:g}")
+        if limit.max is not None and mean > limit.max:
+            failures.append(f"{name} mean {mean:.4f} is above the suite's max {limit.max:g}")
+    return failures
+
+
+# --- a run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Variant:
+    suite: Suite
+    backend: str
+    prompt: str | None
+    settings: Settings
+    stats: CallStats
+    llm: CachedOpenAIBackend | None
+    judge_llm: CachedOpenAIBackend | None
+    notes: list[str]
+
+
+def _prepare(suite: Suite, backend: str, prompt: str | None, options: RunOptions) -> _Variant:
+    settings = suite_settings(suite, prompt if backend == "openai" else None)
+    cache = DiskCache(settings.data_dir / "eval-cache") if options.use_cache else None
+    stats = CallStats()
+    notes: list[str] = []
+    if backend == "openai" and not settings.llm_configured:
+        raise EvalError(
+            f"suite {suite.name} runs the openai backend, but no LLM is configured: "
+            "set KEFU_LLM_BASE_URL (and KEFU_LLM_API_KEY), or run with --backend script"
+        )
+    llm = CachedOpenAIBackend(settings, cache, stats) if backend == "openai" else None
+    judge_llm = None
+    if suite.judge and settings.llm_configured:
+        judge_llm = CachedOpenAIBackend(settings, cache, stats, extra_prompts=(suite.judge_prompt,))
+    elif suite.judge:
+        notes.append("judge skipped: no LLM is configured")
+    return _Variant(suite, backend, prompt, settings, stats, llm, judge_llm, notes)
+
+
+def _drafter(variant: _Variant, options: RunOptions) -> RecordingDrafter:
+    return RecordingDrafter(variant.settings, retriever_override=options.retriever, llm_override=variant.llm)
+
+
+def _context(variant: _Variant, names: list[str], options: RunOptions) -> Context:
+    embedder = options.embedder
+    if embedder is None and "embedding" in names:
+        from agent.retrieval import make_embedder
+
+        embedder = make_embedder(variant.settings)
+    judge = make_judge(variant.judge_llm, variant.suite.judge_prompt) if variant.judge_llm else None
+    return Context(embedder=embedder, k=variant.suite.k, judge=judge)
+
+
+def _provenance(variant: _Variant, cases_path: Path) -> dict[str, Any]:
+    settings = variant.settings
+    hashes: dict[str, str] = {}
+    params: dict[str, Any] = {"top_k": settings.top_k, "k": variant.suite.k}
+    if variant.llm is not None:
+        from agent.drafting.prompts import load_prompt
+
+        hashes.update(prompt_hashes(settings))
+        params["draft"] = load_prompt(settings.prompt_version, settings.prompts_dir).params.model_dump()
+        params["prompt_token_budget"] = settings.prompt_token_budget
+    if variant.judge_llm is not None:
+        hashes.update(prompt_hashes(settings, (variant.suite.judge_prompt,)))
+    uses_llm = variant.llm is not None or variant.judge_llm is not None
+    return {
+        "suite": {"name": variant.suite.name, "path": str(variant.suite.path), "sha256": variant.suite.sha256},
+        "dataset": {"path": str(cases_path), "sha256": file_hash(cases_path)},
+        "prompts": hashes,
+        "model": settings.llm_model if uses_llm else None,
+        "endpoint": settings.llm_base_url if uses_llm else None,
+        "parameters": params,
+        "embedding_backend": settings.embedding_backend,
+        "corpus_hash": tree_hash(settings.corpus_dir),
+        "git_commit": git_commit(),
+    }
+
+
+def run_variant(
+    suite: Suite,
+    cases: list[GoldenCase],
+    backend: str,
+    prompt: str | None,
+    options: RunOptions,
+    reporter: Reporter,
+) -> Run:
+    """Every case through one backend and prompt version; the run is written and returned."""
+    variant = _prepare(suite, backend, prompt, options)
+    names = suite.metric_names()
+    drafter = _drafter(variant, options)
+    ctx = _context(variant, names, options)
+    label = f"{suite.name} {backend}" + (f" {prompt}" if prompt else "")
+    drafter.retriever()  # build or update the index once, before the workers start
+    reporter.start(label, len(cases))
+    started, clock = datetime.now(UTC), time.perf_counter()
+    records: dict[str, dict[str, Any]] = {}
+    workers = options.concurrency or suite.concurrency
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kefu-eval") as pool:
+        futures = {pool.submit(run_case, drafter, case, backend, names, ctx): case.id for case in cases}
+        for future in as_completed(futures):
+            record = future.result()
+            records[record["id"]] = record
+            reporter.advance(record)
+    ordered = [records[case.id] for case in cases]
+    metrics = metric_summary(ordered, names)
+    runs_dir = options.runs_dir
+    run_id = new_run_id(suite.name, backend, prompt, runs_dir)
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "backend": backend,
+        "prompt_version": prompt,
+        "started_at": started.isoformat(timespec="seconds"),
+        "wall_s": round(time.perf_counter() - clock, 3),
+        "concurrency": workers,
+        "cases": len(ordered),
+        "errors": sum(1 for r in ordered if r["error"]),
+        "needs_review": sum(1 for r in ordered if r["draft"] and r["draft"]["status"] == "needs_review"),
+        "fallbacks": sum(1 for r in ordered if r["draft"] and r["draft"]["fallback_reason"]),
+        "llm_calls": variant.stats.calls,
+        "cache_hits": variant.stats.hits,
+        "cache": "on" if options.use_cache else "off",
+        "metrics": metrics,
+        "groups": group_summary(ordered, names),
+        "thresholds": {name: t.model_dump(exclude_none=True) for name, t in suite.thresholds.items()},
+        "threshold_failures": threshold_failures(suite, metrics),
+        "notes": variant.notes,
+        **_provenance(variant, suite.dataset_path()),
+    }
+    path = write_run(runs_dir / run_id, summary, ordered)
+    return Run(path, summary, ordered)
+
+
+def select_cases(suite: Suite, limit: int | None) -> list[GoldenCase]:
+    cases = load_golden(suite.dataset_path())
+    if limit is not None:
+        if limit <= 0:
+            raise EvalError(f"--limit must be a positive number of cases, not {limit}")
+        cases = cases[:limit]
+    return cases
+
+
+def run_suite(suite: Suite, options: RunOptions, reporter: Reporter | None = None) -> list[Run]:
+    """One run per (backend, prompt version) the suite and the options select."""
+    cases = select_cases(suite, options.limit)
+    return [
+        run_variant(suite, cases, backend, prompt, options, reporter or SilentReporter())
+        for backend, prompt in suite.variants(options.backend, options.prompts)
+    ]
+
+
+# --- dry run -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run would cost, found without calling any LLM."""
+
+    label: str
+    cases: int
+    llm_calls: int
+    cached_calls: int
+    prompt_tokens: int
+    max_completion_tokens: int
+    max_revision_calls: int
+    notes: tuple[str, ...] = ()
+
+
+def _judge_tokens(variant: _Variant, cases: list[GoldenCase]) -> tuple[int, int]:
+    from agent.drafting.prompts import load_prompt
+    from agent.drafting.tokens import count_messages
+
+    prompt = load_prompt(variant.suite.judge_prompt, variant.settings.prompts_dir)
+    tokens = 0
+    for case in cases:
+        values = {
+            "customer_message": case.message,
+            "golden": case.golden,
+            "draft": case.golden,  # the draft is not known yet: one as long as the golden reply
+            "must_include": case.must_include,
+            "expect_refusal": case.expect_refusal,
+        }
+        tokens += count_messages(prompt.render(values).contents(), variant.settings.llm_model)
+    return tokens, (prompt.params.max_tokens or 0) * len(cases)
+
+
+def estimate_variant(
+    suite: Suite, cases: list[GoldenCase], backend: str, prompt: str | None, options: RunOptions
+) -> Estimate:
+    from agent.drafting.llm import fit_prompt
+    from agent.drafting.prompts import load_prompt
+
+    variant = _prepare_for_estimate(suite, backend, prompt, options)
+    label = f"{suite.name} {backend}" + (f" {prompt}" if prompt else "")
+    calls = cached = tokens = completion = 0
+    llm = variant.llm
+    if llm is not None:
+        drafter = _drafter(variant, options)
+        draft_prompt = load_prompt(variant.settings.prompt_version, variant.settings.prompts_dir)
+        params = draft_prompt.params.call_kwargs()
+        for case in cases:
+            text, _ = prepare_message(case.message, variant.settings)
+            message = Message(text=case.message, shop=case.shop, order=case.order, turns=case.turns)
+            fitted = fit_prompt(draft_prompt, drafter.ground(message, text), variant.settings)
+            calls += 1
+            tokens += fitted.tokens
+            completion += draft_prompt.params.max_tokens or 0
+            cached += llm.cached(fitted.rendered, params) is not None
+    if suite.judge:
+        judge_tokens, judge_completion = _judge_tokens(variant, cases)
+        calls += len(cases)
+        tokens += judge_tokens
+        completion += judge_completion
+    revisions = MAX_REVISIONS * len(cases) if llm is not None else 0
+    return Estimate(label, len(cases), calls, cached, tokens, completion, revisions, tuple(variant.notes))
+
+
+def _prepare_for_estimate(suite: Suite, backend: str, prompt: str | None, options: RunOptions) -> _Variant:
+    """Like a run's preparation, without requiring a configured LLM: nothing is called."""
+    settings = suite_settings(suite, prompt if backend == "openai" else None)
+    cache = DiskCache(settings.data_dir / "eval-cache") if options.use_cache else None
+    llm = CachedOpenAIBackend(settings, cache) if backend == "openai" else None
+    notes = [] if settings.llm_configured or llm is None else ["no LLM is configured yet: a real run would fail"]
+    return _Variant(suite, backend, prompt, settings, CallStats(), llm, None, notes)
+
+
+def estimate_suite(suite: Suite, options: RunOptions) -> list[Estimate]:
+    cases = select_cases(suite, options.limit)
+    return [estimate_variant(suite, cases, b, p, options) for b, p in suite.variants(options.backend, options.prompts)]
