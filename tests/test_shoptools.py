@@ -1,0 +1,80 @@
+"""The seeds' shop tools: the welcome auto-reply per shop and quick phrases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.cli import main
+from agent.config import REPO_ROOT
+from agent.corpus import corpus_for
+from agent.errors import NotFoundError
+from agent.guardrails import check
+from agent.shoptools import phrases, welcome
+
+CORPUS = REPO_ROOT / "corpus"
+
+
+@pytest.mark.parametrize("shop", ["default", "tmall_flagship"])
+def test_each_shop_has_a_welcome_that_passes_the_guardrail(shop: str) -> None:
+    result = welcome(CORPUS, shop)
+    assert result.ok
+    assert check(result.text).ok
+    assert "{" not in result.text
+    assert "15:00" in result.text  # the shop's highlights: same-day dispatch and the free-shipping rule
+
+
+def test_the_welcome_names_the_shop_it_is_for() -> None:
+    assert "木夕天猫旗舰店" in welcome(CORPUS, "tmall_flagship").text
+    assert "木夕天猫旗舰店" not in welcome(CORPUS, "default").text
+
+
+def test_phrases_filter_by_category_and_text() -> None:
+    bargaining = phrases(CORPUS, category="bargaining")
+    assert bargaining and {p.category for p in bargaining} == {"bargaining"}
+    assert any(p.declines for p in bargaining)
+    coupons = phrases(CORPUS, search="优惠券")
+    assert coupons
+    tags = {s.id: "".join(s.tags) for s in corpus_for(CORPUS).scripts}
+    assert all("优惠券" in p.text + p.title + tags[p.script_id] for p in coupons)
+    assert len(coupons) < len(phrases(CORPUS))
+    both = phrases(CORPUS, category="bargaining", search="优惠券")
+    assert {p.script_id for p in both} <= {p.script_id for p in bargaining}
+
+
+def test_phrases_search_matches_traditional_input() -> None:
+    traditional = {p.script_id for p in phrases(CORPUS, search="順豐")}
+    assert traditional
+    assert traditional == {p.script_id for p in phrases(CORPUS, search="顺丰")}
+
+
+def test_phrases_fill_the_chosen_shop() -> None:
+    default = {p.script_id: p.text for p in phrases(CORPUS, category="shipping")}
+    tmall = {p.script_id: p.text for p in phrases(CORPUS, category="shipping", shop="tmall_flagship")}
+    assert any("申通" in t for t in default.values())
+    assert any("中通" in t for t in tmall.values())
+    assert all("{" not in t for t in [*default.values(), *tmall.values()])
+
+
+def test_every_declining_phrase_passes_the_refusal_rule() -> None:
+    for phrase in phrases(CORPUS):
+        assert check(phrase.text, declared_refusal=phrase.declines).ok, phrase.script_id
+
+
+def test_unknown_category_is_a_clear_error() -> None:
+    with pytest.raises(NotFoundError, match="bargaining"):
+        phrases(CORPUS, category="bargain")
+
+
+def test_cli_phrases_and_welcome(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["phrases", "bargaining", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed and all(p["category"] == "bargaining" for p in listed)
+    assert main(["phrases", "shipping"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("[") and "shipping." in out
+    assert main(["welcome", "--shop", "tmall_flagship"]) == 0
+    assert "木夕天猫旗舰店" in capsys.readouterr().out
+    assert main(["welcome", "--shop", "nope"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
