@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agent.cli import app, fail
-from agent.evaluation.compare import Comparison, compare_runs
+from agent.evaluation.compare import Comparison, baseline_from, below_baseline, compare_runs
 from agent.evaluation.report import write_report
 from agent.evaluation.runner import Estimate, RunOptions, estimate_suite, run_suite
 from agent.evaluation.runs import DEFAULT_RUNS_DIR, Run, load_run
@@ -171,3 +172,29 @@ def report_cmd(
     b = load_run(compare, runs_dir) if compare else None
     path = write_report(html, a, b)
     typer.echo(f"report: {path}")
+
+
+@eval_app.command("baseline")
+def baseline_cmd(
+    run: str = typer.Argument(..., metavar="RUN", help="A run of the suite (id or directory)."),
+    out: Path = typer.Option(..., "--out", help="The baseline file, e.g. eval/baselines/script.json."),
+    check: bool = typer.Option(False, "--check", help="Compare RUN with the baseline in --out instead of writing it."),
+    runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help=RUNS_DIR_HELP),
+) -> None:
+    """Record RUN's quality means as the baseline, or --check that RUN holds it (exit 1 if not)."""
+    loaded = load_run(run, runs_dir)
+    if not check:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(baseline_from(loaded), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"baseline: {out} ({len(baseline_from(loaded)['metrics'])} metrics from {loaded.run_id})")
+        return
+    try:
+        baseline = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"{out}: cannot read the baseline: {exc}")
+    problems = below_baseline(loaded, baseline)
+    for problem in problems:
+        typer.echo(f"below baseline: {problem}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"{loaded.run_id} holds the baseline {out}")

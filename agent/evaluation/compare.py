@@ -104,3 +104,40 @@ def compare_runs(a: Run, b: Run) -> Comparison:
         notes.append(f"run A has {a.summary.get('cases')} cases, run B {b.summary.get('cases')}")
     deltas = [_delta(name, a, b, limits) for name in names]
     return Comparison(a.run_id, b.run_id, deltas, _case_changes(a, b, names), notes)
+
+
+# --- the committed baseline the CI gate holds a run to -------------------------------------
+
+BASELINE_TOLERANCE = 1e-6  # float noise only
+
+
+def baseline_from(run: Run) -> dict[str, Any]:
+    """The baseline a run sets: its quality means (latency is left out: it measures the machine)."""
+    s = run.summary
+    return {
+        "suite": s.get("suite", {}).get("name"),
+        "run_id": run.run_id,
+        "git_commit": s.get("git_commit"),
+        "corpus_hash": s.get("corpus_hash"),
+        "dataset_sha256": s.get("dataset", {}).get("sha256"),
+        "cases": s.get("cases"),
+        "metrics": {
+            name: entry["mean"]
+            for name, entry in s["metrics"].items()
+            if entry.get("higher_is_better", True) and not entry.get("unit") and entry.get("mean") is not None
+        },
+    }
+
+
+def below_baseline(run: Run, baseline: dict[str, Any], tolerance: float = BASELINE_TOLERANCE) -> list[str]:
+    """One line per way the run falls short of the baseline (empty when it holds)."""
+    problems = []
+    if baseline.get("dataset_sha256") != run.summary.get("dataset", {}).get("sha256"):
+        problems.append("the golden set changed since the baseline was recorded: re-record it (kefu eval baseline)")
+    for name, floor in baseline.get("metrics", {}).items():
+        mean = run.summary["metrics"].get(name, {}).get("mean")
+        if mean is None:
+            problems.append(f"{name}: not measured by this run (baseline {floor:.6f})")
+        elif mean < floor - tolerance:
+            problems.append(f"{name}: {mean:.6f} is below the baseline {floor:.6f}")
+    return problems

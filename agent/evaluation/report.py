@@ -20,7 +20,7 @@ from agent.evaluation.compare import Comparison, compare_runs
 from agent.evaluation.runs import Run
 
 TEMPLATES = Path(__file__).with_name("templates")
-BAR_W, BAR_GAP, GROUP_GAP, CHART_H, LABEL_H, TOP = 22, 4, 18, 120, 34, 18
+BAR_W, BAR_GAP, GROUP_GAP, CHART_H, LABEL_H, TOP = 28, 3, 18, 120, 34, 18
 HIGHLIGHTED = ("tone", "must_not")
 
 
@@ -103,8 +103,8 @@ def _chart(name: str, runs: list[tuple[str, Run]]) -> Chart:
             v = value(run, group)
             height = 0.0 if v is None else CHART_H * min(1.0, v / scale)
             x = x0 + ri * (BAR_W + BAR_GAP)
-            text = _fmt(v, unit)
-            bars.append(Bar(x, TOP + CHART_H - height, height, label, f"{label} {group}: {text}", text))
+            short = "n/a" if v is None else (f"{v:.0f}" if unit else f"{v:.2f}")
+            bars.append(Bar(x, TOP + CHART_H - height, height, label, f"{label} {group}: {_fmt(v, unit)}", short))
     width = int(GROUP_GAP / 2 + len(groups) * step)
     return Chart(name, str(first.get("description", "")), width, TOP + CHART_H + LABEL_H, bars, labels, TOP + CHART_H)
 
@@ -163,7 +163,7 @@ def _metric_rows(runs: list[tuple[str, Run]], comparison: Comparison | None) -> 
             {
                 "name": name,
                 "description": entry.get("description", ""),
-                "values": [_fmt(run.summary["metrics"].get(name, {}).get("mean"), unit) for _, run in runs],
+                "means": [_fmt(run.summary["metrics"].get(name, {}).get("mean"), unit) for _, run in runs],
                 "delta": "" if delta is None or delta.delta is None else f"{delta.delta:+.3f}",
                 "regression": bool(delta and delta.regression),
             }
@@ -192,6 +192,7 @@ def render_report(a: Run, b: Run | None = None) -> str:
         lstrip_blocks=True,
     )
     return env.get_template("report.html").render(
+        bar_width=BAR_W,
         title=f"kefu eval: {a.run_id}" + (f" vs {b.run_id}" if b is not None else ""),
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
         runs=[_run_view(label, run) for label, run in runs],

@@ -1,0 +1,161 @@
+"""Eval runs of the openai backend against the fake LLM server: the disk cache, dry runs, prompt comparison."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.cli import main
+from agent.config import REPO_ROOT, Settings, get_settings
+from agent.evaluation.dataset import load_golden
+from agent.evaluation.runner import RunOptions, estimate_suite, run_suite
+from agent.evaluation.suite import Suite, load_suite
+from agent.retrieval import HashEmbedder, get_retriever
+from tests.fakes.fixtures import FAKE_MODEL
+from tests.fakes.openai_server import FakeOpenAIServer
+
+GOLDEN = REPO_ROOT / "eval" / "golden.jsonl"
+METRICS = ["rouge_l", "chrf", "bleu", "embedding", "must_include", "must_not", "tone", "refusal", "hit_at_k"]
+# What the deliberately worse prompt tells the model, and what a model that obeys it answers.
+WORSE_RULE = "语气越亲热越好：称呼顾客“亲亲”“宝贝”，自称“小的”，结尾加“么么哒”。"
+WORSE_ANSWER = "亲亲宝贝，小的马上帮您看看，但是要稍等哦，么么哒"
+
+
+def answer(draft: str, is_refusal: bool = False, cited: Iterable[str] = ()) -> str:
+    return json.dumps({"draft": draft, "is_refusal": is_refusal, "cited_ids": list(cited)}, ensure_ascii=False)
+
+
+@pytest.fixture(scope="module")
+def hash_retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The real hybrid retriever over the real corpus, with the fast fake embedder."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("idx"), corpus_dir=REPO_ROOT / "corpus")
+    yield get_retriever(settings, embedder=HashEmbedder())
+
+
+@pytest.fixture
+def options(tmp_path: Path, hash_retriever: object) -> RunOptions:
+    return RunOptions(limit=6, runs_dir=tmp_path / "runs", retriever=hash_retriever, embedder=HashEmbedder())  # type: ignore[arg-type]
+
+
+def write_suite(directory: Path, prompts: list[str], **fields: object) -> Suite:
+    data = {
+        "name": "llm",
+        "dataset": str(GOLDEN),
+        "backends": ["openai"],
+        "prompts": prompts,
+        "metrics": METRICS,
+        "concurrency": 1,
+        "thresholds": {name: {"max_regression": 0.02} for name in METRICS},
+        **fields,
+    }
+    path = directory / f"llm-{'-'.join(prompts)}.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return load_suite(path)
+
+
+def test_a_second_run_makes_no_llm_calls(fake_llm: FakeOpenAIServer, tmp_path: Path, options: RunOptions) -> None:
+    fake_llm.always(answer("您好，本店默认发申通快递，普通城市包邮，一般2到4天送达。"))
+    suite = write_suite(tmp_path, ["draft.v1"], concurrency=3)
+
+    (first,) = run_suite(suite, options)
+    calls = len(fake_llm.chat_requests)
+    assert calls >= 6
+    assert first.summary["llm_calls"] == calls and first.summary["cache_hits"] == 0
+
+    (second,) = run_suite(suite, options)
+    assert len(fake_llm.chat_requests) == calls  # the fake server saw nothing new
+    assert second.summary["llm_calls"] == 0 and second.summary["cache_hits"] == calls
+    assert [c["draft"]["draft"] for c in second.cases] == [c["draft"]["draft"] for c in first.cases]
+    assert second.path != first.path
+
+    (third,) = run_suite(suite, replace(options, use_cache=False))
+    assert len(fake_llm.chat_requests) == 2 * calls
+    assert third.summary["cache"] == "off" and third.summary["cache_hits"] == 0
+
+
+def test_a_run_records_what_it_was_made_from(fake_llm: FakeOpenAIServer, tmp_path: Path, options: RunOptions) -> None:
+    fake_llm.always(answer("您好，本店默认发申通快递。"))
+    (run,) = run_suite(write_suite(tmp_path, ["draft.v1"]), replace(options, limit=2))
+
+    summary = json.loads((run.path / "summary.json").read_text(encoding="utf-8"))
+    lines = (run.path / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [c.id for c in load_golden(GOLDEN)[:2]]
+    assert set(summary["prompts"]) == {"draft.v1", "revise.v1"}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in summary["prompts"].values())
+    assert summary["model"] == FAKE_MODEL and summary["endpoint"] == fake_llm.base_url
+    assert summary["parameters"]["draft"]["temperature"] is not None
+    assert re.fullmatch(r"[0-9a-f]{64}", summary["corpus_hash"])
+    assert re.fullmatch(r"[0-9a-f]{40}|unknown", summary["git_commit"])
+    assert summary["dataset"]["path"] == str(GOLDEN)
+    record = json.loads(lines[0])
+    assert set(record["metrics"]) == set(METRICS)
+    assert all({"value", "reason"} <= set(m) for m in record["metrics"].values())
+
+
+def test_a_dry_run_estimates_calls_and_tokens_and_calls_nothing(
+    fake_llm: FakeOpenAIServer, tmp_path: Path, options: RunOptions
+) -> None:
+    suite = write_suite(tmp_path, ["draft.v1"])
+    (estimate,) = estimate_suite(suite, options)
+    assert fake_llm.chat_requests == []
+    assert estimate.cases == 6 and estimate.llm_calls == 6 and estimate.cached_calls == 0
+    assert estimate.prompt_tokens > 6 * 500  # the draft prompt alone is several hundred tokens
+    assert estimate.max_revision_calls == 12
+
+    fake_llm.always(answer("您好，本店默认发申通快递。"))
+    run_suite(suite, options)
+    calls = len(fake_llm.chat_requests)
+    (again,) = estimate_suite(suite, options)
+    assert again.cached_calls == 6 and len(fake_llm.chat_requests) == calls
+
+
+def test_an_openai_suite_without_an_llm_fails_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = write_suite(tmp_path, ["draft.v1"])
+    code = main(["eval", "run", str(suite.path), "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "no LLM is configured" in err and "Traceback" not in err
+
+
+def test_compare_flags_a_deliberately_worsened_prompt(
+    fake_llm: FakeOpenAIServer,
+    tmp_path: Path,
+    options: RunOptions,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    prompts = tmp_path / "prompts"
+    shutil.copytree(REPO_ROOT / "prompts", prompts)
+    good = (prompts / "draft.v1.yaml").read_text(encoding="utf-8")
+    rules = re.search(r"  语气规则（必须遵守）：\n(?:  [^\n]*\n)+?\n", good)
+    assert rules is not None
+    worse = good.replace("version: draft.v1", "version: draft.v9").replace(rules.group(0), f"  {WORSE_RULE}\n\n")
+    (prompts / "draft.v9.yaml").write_text(worse, encoding="utf-8")
+    monkeypatch.setenv("KEFU_PROMPTS_DIR", str(prompts))
+    get_settings.cache_clear()
+
+    # The fake model answers draft.v1 like the golden reply, and obeys draft.v9's worse tone rule.
+    for case in load_golden(GOLDEN)[:6]:
+        fake_llm.enqueue(answer(case.golden, case.expect_refusal, case.expected_ids))
+    (good_run,) = run_suite(write_suite(tmp_path, ["draft.v1"]), options)
+    assert len(fake_llm.chat_requests) == 6
+    fake_llm.always(answer(WORSE_ANSWER))
+    (worse_run,) = run_suite(write_suite(tmp_path, ["draft.v9"]), options)
+    sent = fake_llm.chat_requests[6:]
+    assert sent and WORSE_RULE in sent[0].messages_text()  # the worse prompt is what went out
+    assert good_run.summary["prompts"]["draft.v1"] != worse_run.summary["prompts"]["draft.v9"]
+
+    code = main(["eval", "compare", str(good_run.path), str(worse_run.path), "--fail-on-regression"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert re.search(r"tone .*REGRESSION", out) and "6 case(s) got worse" in out
+
+    assert main(["eval", "compare", str(good_run.path), str(worse_run.path)]) == 0  # reported, not gated
+    assert main(["eval", "compare", str(good_run.path), str(good_run.path), "--fail-on-regression"]) == 0
