@@ -133,14 +133,18 @@ def _char_class(codes: list[int]) -> str:
 
 
 @lru_cache(maxsize=1)
-def _traditional() -> re.Pattern[str]:
-    """Characters that t2s converts (found by converting each once), plus supplementary ideographs."""
+def _traditional_codes() -> tuple[int, ...]:
+    """The BMP characters t2s converts, found by converting each once."""
     codes = [code for low, high in _CJK_SCAN for code in range(low, high + 1)]
     converted = to_simplified("\n".join(map(chr, codes))).split("\n")
     if len(converted) != len(codes):  # never seen; then every ideograph takes the OpenCC path
-        return re.compile(f"[{_char_class(codes)}{_CJK_SUPPLEMENTARY}]")
-    changed = [code for code, out in zip(codes, converted, strict=True) if out != chr(code)]
-    return re.compile(f"[{_char_class(changed)}{_CJK_SUPPLEMENTARY}]")
+        return tuple(codes)
+    return tuple(code for code, out in zip(codes, converted, strict=True) if out != chr(code))
+
+
+@lru_cache(maxsize=1)
+def _traditional() -> re.Pattern[str]:
+    return re.compile(f"[{_char_class(list(_traditional_codes()))}{_CJK_SUPPLEMENTARY}]")
 
 
 def has_traditional(text: str) -> bool:
@@ -153,9 +157,19 @@ def _removable(ch: str) -> bool:
 
 
 @lru_cache(maxsize=1)
+def _removable_codes() -> tuple[int, ...]:
+    return tuple(code for low, high in _REMOVABLE_SCAN for code in range(low, high + 1) if _removable(chr(code)))
+
+
+@lru_cache(maxsize=1)
 def _removable_re() -> re.Pattern[str]:
-    codes = [code for low, high in _REMOVABLE_SCAN for code in range(low, high + 1) if _removable(chr(code))]
-    return re.compile(f"[{_char_class(codes)}]")
+    return re.compile(f"[{_char_class(list(_removable_codes()))}]")
+
+
+@lru_cache(maxsize=1)
+def _removable_bmp() -> re.Pattern[str]:
+    """The BMP part alone: its search runs on the regex engine's bitmap (see :func:`_unusual`)."""
+    return re.compile(f"[{_char_class([code for code in _removable_codes() if code < 0x10000])}]")
 
 
 def _single_lower(ch: str) -> str:
@@ -163,8 +177,12 @@ def _single_lower(ch: str) -> str:
     return low if len(low) == 1 else ch
 
 
+_SUPPLEMENTARY = re.compile("[\U00010000-\U0010ffff]")
 _WIDE = re.compile("[\uff01-\uff5e\u3000]")
-_WIDE_TABLE = {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {0x3000: " "}
+
+
+def _narrow(match: re.Match[str]) -> str:
+    return " " if match.group() == "\u3000" else chr(ord(match.group()) - 0xFEE0)
 
 
 @lru_cache(maxsize=8)
@@ -183,21 +201,26 @@ def _simplified_chars(text: str) -> str:
     return "".join((to_simplified(ch) or ch)[:1] for ch in text)
 
 
-def _folded(text: str) -> str:
-    """Full-width to half-width, then lower-case, one character for one character."""
+def _fold_common(text: str) -> str:
     for wide in _COMMON_WIDE:
         if wide in text:
             text = text.replace(wide, chr(ord(wide) - 0xFEE0))
-    if _WIDE.search(text) is not None:
-        text = text.translate(_WIDE_TABLE)
+    return text
+
+
+def _folded(text: str) -> str:
+    """Full-width to half-width, then lower-case, one character for one character."""
+    text = _fold_common(text)
+    if _WIDE.search(text) is not None:  # a few characters as a rule: cheaper than translating all
+        text = _WIDE.sub(_narrow, text)
     lowered = text.lower()
     return lowered if len(lowered) == len(text) else "".join(map(_single_lower, text))
 
 
 def _without_removable(text: str) -> tuple[str, list[int] | None]:
-    removable = _removable_re()
-    if removable.search(text) is None:
+    if _removable_bmp().search(text) is None and _SUPPLEMENTARY.search(text) is None:
         return text, None
+    removable = _removable_re()
     parts: list[str] = []
     index: list[int] = []
     pos = 0
@@ -228,12 +251,30 @@ def _collapsed(text: str, index: list[int] | None, max_run: int) -> tuple[str, S
     return "".join(parts), kept
 
 
+@lru_cache(maxsize=1)
+def _unusual() -> re.Pattern[str]:
+    """Every BMP character that needs more than folding the common marks and lower-casing.
+
+    Kept to the BMP: a class with one supplementary character loses the regex engine's bitmap
+    and costs five times as much; supplementary characters are looked for separately.
+    """
+    codes = {code for code in range(0x10000) if len(chr(code).lower()) != 1}
+    codes.update(code for code in range(0xFF01, 0xFF5F) if chr(code) not in _COMMON_WIDE)
+    codes.update(_traditional_codes())
+    codes.update(code for code in _removable_codes() if code < 0x10000)
+    return re.compile(f"[{_char_class(sorted(codes))}]")
+
+
 def normalize(text: str, max_run: int = 2) -> Normalized:
     """Matching form: t2s, width folded, lower-cased, invisibles and spaces dropped, runs cut.
 
     A run of the same character longer than ``max_run`` keeps ``max_run`` of them, so
     最最最最 still reads as stacked (最最) and 但　是 reads as 但是.
     """
+    if _unusual().search(text) is None and _SUPPLEMENTARY.search(text) is None:
+        # The usual draft: Simplified, nothing to drop; only ，！？ and the like to fold.
+        out, kept = _collapsed(_fold_common(text).lower(), None, max(1, max_run))
+        return Normalized(out, kept, text)
     folded = _folded(_simplified_chars(text))
     stripped, index = _without_removable(folded)
     out, kept = _collapsed(stripped, index, max(1, max_run))

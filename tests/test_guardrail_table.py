@@ -8,6 +8,7 @@ breaks, whether it is a refusal, and whether a safe fix must exist. The scores p
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,14 +18,14 @@ import pytest
 
 from agent.config import REPO_ROOT
 from agent.guardrails import check, load_rules
-from agent.guardrails.fixes import facts
 from agent.guardrails.rules import RuleSet
-from agent.text import has_traditional
+from agent.text import has_traditional, normalize
 from agent.types import RuleId, Verdict
 
 TABLE = Path(__file__).parent / "data" / "guardrail_table.jsonl"
 RULE_IDS: tuple[str, ...] = get_args(RuleId)
 THRESHOLD = 0.98
+COURIERS = ("申通", "顺丰", "ems", "圆通", "中通", "韵达", "京东", "邮政")
 OBFUSCATION = set("\u200b\u200d\u3000 ")  # zero-width, ideographic and plain spaces inside words
 FIELDS = {"id", "draft", "query", "declared_refusal", "labels", "is_refusal", "fixable"}
 
@@ -37,6 +38,12 @@ class Scored:
     @property
     def found(self) -> set[str]:
         return {f.rule for f in self.verdict.findings}
+
+
+def kept_facts(text: str) -> tuple[list[str], list[int]]:
+    """What a fix must never change: the numbers, in order, and how often each courier is named."""
+    plain = normalize(text).text
+    return re.findall(r"\d+", plain), [plain.count(name) for name in COURIERS]
 
 
 def load_table(path: Path = TABLE) -> list[dict[str, Any]]:
@@ -133,7 +140,7 @@ def test_every_fixable_row_gets_a_fix_that_passes_every_rule_and_keeps_the_facts
         declared = True if s.verdict.is_refusal else s.row.get("declared_refusal")
         again = check(fixed, s.row.get("query"), declared, rules=rules)
         assert again.ok, (s.row["id"], fixed, again.findings)
-        assert facts(rules, fixed) == facts(rules, s.row["draft"]), (s.row["id"], fixed)
+        assert kept_facts(fixed) == kept_facts(s.row["draft"]), (s.row["id"], fixed)
 
 
 def test_what_cannot_be_fixed_safely_stays_a_finding_without_a_fix(scored: list[Scored]) -> None:

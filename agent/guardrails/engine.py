@@ -35,19 +35,21 @@ def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
     cue = False
     window = rules.window
     search = rules.scan.search
+    allowed = rules.allowed
+    entries = rules.entries
     allowed_until = 0
     match = search(text)
     while match is not None:
         at = match.start()
         literal = match.group()
-        if literal in rules.allowed:
+        if literal in allowed:
             allowed_until = max(allowed_until, match.end())
         elif at >= allowed_until:
-            for entry in rules.entries[literal]:
+            for entry in entries[literal]:
                 hit = _hit(entry, text, at, window)
                 if hit is None:
-                    continue
-                if entry.scope == CUE:
+                    pass
+                elif entry.scope == CUE:
                     cue = True
                 else:
                     hits.append(hit)
@@ -89,9 +91,20 @@ def _outermost(hits: list[Hit]) -> list[Hit]:
 
 def _finding(rules: RuleSet, rule: str, span: tuple[int, int], original: str) -> Finding:
     text = original[span[0] : span[1]]
-    return Finding.model_construct(
+    return Finding(
         rule=cast(RuleId, rule), start=span[0], end=span[1], text=text, message=rules.messages[rule].format(text=text)
     )
+
+
+def _outcome(
+    rules: RuleSet, norm: Normalized, query: str | None, declared_refusal: bool | None
+) -> tuple[list[Hit], bool, bool]:
+    """The rule hits, whether the draft is a refusal, and whether it opens wrongly for one."""
+    hits, cue = scan(rules, norm.text)
+    if not cue and rules.cue_rules:
+        cue = any(hit.rule in rules.cue_rules for hit in hits)
+    declines = refusal.is_refusal(rules, norm.text, cue, query, declared_refusal)
+    return hits, declines, declines and not refusal.opens_with_apology(rules, norm)
 
 
 def evaluate(
@@ -104,29 +117,23 @@ def evaluate(
 ) -> Verdict:
     """Check ``draft`` against every rule; offer a safe fix when one exists and ``with_fix``."""
     norm = normalize(draft, rules.max_run)
-    hits, cue = scan(rules, norm.text)
-    cue = cue or any(hit.rule in rules.cue_rules for hit in hits)
-    declines = refusal.is_refusal(rules, norm.text, cue, query, declared_refusal)
-    opener = refusal.opener_problem(rules, norm) if declines else None
-    if not hits and opener is None:
-        return Verdict.model_construct(ok=True, is_refusal=declines, findings=[], fixed=None)
+    hits, declines, bad_opener = _outcome(rules, norm, query, declared_refusal)
+    if not hits and not bad_opener:
+        return Verdict(ok=True, is_refusal=declines, findings=[], fixed=None)
     findings = [_finding(rules, hit.rule, norm.cover(hit.start, hit.end), draft) for hit in hits]
-    if opener is not None:
-        findings.append(_finding(rules, REFUSAL_RULE, opener, draft))
+    if bad_opener:
+        findings.append(_finding(rules, REFUSAL_RULE, refusal.opener_span(rules, norm), draft))
     findings.sort(key=lambda f: (f.start, f.end, f.rule))
-    recheck_as = True if declines else declared_refusal
-    fixed = _fix(rules, norm, hits, opener is not None, query, recheck_as) if with_fix else None
-    return Verdict.model_construct(ok=False, is_refusal=declines, findings=findings, fixed=fixed)
+    fixed = None
+    if with_fix:
+        recheck_as = True if declines else declared_refusal
 
+        def passes(fixed: Normalized) -> bool:
+            again, _, again_bad_opener = _outcome(rules, fixed, query, recheck_as)
+            return not again and not again_bad_opener
 
-def _fix(
-    rules: RuleSet, norm: Normalized, hits: list[Hit], fix_opener: bool, query: str | None, declared: bool | None
-) -> str | None:
-    flagged: dict[str, list[tuple[int, int]]] = {}
-    for hit in hits:
-        flagged.setdefault(hit.rule, []).append((hit.start, hit.end))
-
-    def passes(text: str) -> bool:
-        return evaluate(text, query, declared, rules, with_fix=False).ok
-
-    return fixes.propose(rules, norm, flagged, fix_opener, passes)
+        flagged: dict[str, list[tuple[int, int]]] = {}
+        for hit in hits:
+            flagged.setdefault(hit.rule, []).append((hit.start, hit.end))
+        fixed = fixes.propose(rules, norm, flagged, bad_opener, passes)
+    return Verdict(ok=False, is_refusal=declines, findings=findings, fixed=fixed)

@@ -18,22 +18,35 @@ from agent.text import Normalized, has_traditional, normalize, to_traditional
 Edit = tuple[int, int, str]  # original start, original end, replacement
 
 
-def facts(rules: RuleSet, text: str) -> Counter[str]:
-    """The numbers, couriers and time words of ``text``, counted."""
-    return Counter(rules.facts.findall(normalize(text, rules.max_run).text))
+def facts(rules: RuleSet, normalised: str) -> Counter[str]:
+    """The numbers, couriers and time words of a normalised text, counted."""
+    return Counter(rules.facts.findall(normalised))
 
 
-def table_edits(rules: RuleSet, norm: Normalized, flagged: dict[str, list[tuple[int, int]]]) -> list[Edit]:
-    """Edits from the fix table, each where its regex overlaps a finding of its rule."""
-    edits = []
-    for fix in rules.fixes:
-        spans = flagged.get(fix.rule)
-        if not spans:
-            continue
-        for match in fix.pattern.finditer(norm.text):
-            start, end = match.span()
-            if end > start and any(start < e and s < end for s, e in spans):
-                edits.append((*norm.cover(start, end), fix.replace))
+def table_edits(rules: RuleSet, norm: Normalized, flagged: dict[str, list[tuple[int, int]]]) -> list[Edit] | None:
+    """Per finding, the first fix-table match of its rule that overlaps it.
+
+    Only the text around each finding is searched (fix entries are short phrases). None when a
+    finding has no overlapping entry: then the table cannot clear it.
+    """
+    edits: list[Edit] = []
+    text = norm.text
+    reach = 2 * rules.window
+    for rule, spans in flagged.items():
+        table = rules.fixes.get(rule)
+        if table is None:
+            return None
+        done = -1  # the end of the last edit: a finding inside it is already fixed
+        for start, end in sorted(spans):
+            if end <= done:
+                continue
+            match = table.pattern.search(text, max(0, start - reach), end + reach)
+            while match is not None and match.start() < end and match.end() <= start:
+                match = table.pattern.search(text, match.end(), end + reach)
+            if match is None or match.start() >= end:
+                return None
+            done = match.end()
+            edits.append((*norm.cover(*match.span()), table.replacements[str(match.lastgroup)]))
     return edits
 
 
@@ -65,34 +78,30 @@ def apply(text: str, edits: Iterable[Edit], traditional: bool) -> str:
     return "".join(parts)
 
 
-def covered(flagged: dict[str, list[tuple[int, int]]], norm: Normalized, edits: list[Edit]) -> bool:
-    """Whether every flagged span is touched by some edit (else the fix cannot clear it)."""
-    spans = [norm.cover(s, e) for found in flagged.values() for s, e in found]
-    return all(any(s < e2 and s2 < e for s2, e2, _ in edits) for s, e in spans)
-
-
 def propose(
     rules: RuleSet,
     norm: Normalized,
     flagged: dict[str, list[tuple[int, int]]],
     fix_opener: bool,
-    recheck: Callable[[str], bool],
+    passes: Callable[[Normalized], bool],
 ) -> str | None:
     """A fixed draft, or None when no safe fix exists.
 
     ``flagged`` maps each lexical rule to its findings' spans in the normalised text;
-    ``fix_opener`` asks for the refusal opener; ``recheck`` says whether a text passes all rules.
+    ``fix_opener`` asks for the refusal opener; ``passes`` says whether a (normalised) text
+    passes every rule.
     """
     edits = table_edits(rules, norm, flagged)
-    if not covered(flagged, norm, edits):
+    if edits is None:
         return None
     original = norm.original
     traditional = has_traditional(original)
     fixed = apply(original, edits, traditional)
-    if fix_opener:  # on the edited text, so that the greeting it keeps is the one it ends up with
+    edited = normalize(fixed, rules.max_run)
+    if fix_opener and rules.opener.match(edited.text) is None:
+        # On the edited text, so that the greeting it keeps is the one it ends up with.
+        fixed = apply(fixed, [opener_edit(rules, edited)], traditional)
         edited = normalize(fixed, rules.max_run)
-        if rules.opener.match(edited.text) is None:
-            fixed = apply(fixed, [opener_edit(rules, edited)], traditional)
-    if fixed == original or not recheck(fixed):
+    if fixed == original or not passes(edited):
         return None
-    return fixed if facts(rules, fixed) == facts(rules, original) else None
+    return fixed if facts(rules, edited.text) == facts(rules, norm.text) else None

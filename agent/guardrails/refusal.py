@@ -9,8 +9,10 @@ A refusal's first sentence must open with the apology (非常抱歉), after an o
 
 from __future__ import annotations
 
+import re
+
 from agent.guardrails.rules import RuleSet
-from agent.text import Normalized, normalize, sentences
+from agent.text import Normalized, normalize
 
 
 def is_refusal(rules: RuleSet, draft: str, cue: bool, query: str | None, declared: bool | None) -> bool:
@@ -28,26 +30,29 @@ def is_refusal(rules: RuleSet, draft: str, cue: bool, query: str | None, declare
     return False
 
 
-def opener_problem(rules: RuleSet, norm: Normalized) -> tuple[int, int] | None:
-    """None when the draft opens with the apology; else the original span to report.
+def opens_with_apology(rules: RuleSet, norm: Normalized) -> bool:
+    """Whether the first sentence opens with the apology, after an optional greeting."""
+    return rules.opener.match(norm.text) is not None
 
-    The span is the weak opener (很抱歉, 不好意思 ...) when the draft starts with one,
-    otherwise the whole first sentence.
+
+def opener_span(rules: RuleSet, norm: Normalized) -> tuple[int, int]:
+    """What to report for a refusal that opens wrongly, as an original span.
+
+    The weak opener (很抱歉, 不好意思 ...) when the draft starts with one, otherwise the whole
+    first sentence.
     """
-    if rules.opener.match(norm.text) is not None:
-        return None
     weak = rules.weak_opener.match(norm.text)
     if weak is not None:
         return norm.span(weak.start(1), weak.end(1))
     return first_sentence(norm.original)
 
 
+_FIRST_SENTENCE = re.compile(r"\s*([^。！？!?；;\n]*[。！？!?；;\n]*)")
+
+
 def first_sentence(text: str) -> tuple[int, int]:
-    """The span of the first sentence that holds anything but spaces, without its outer spaces."""
-    for start, end in sentences(text):
-        chunk = text[start:end]
-        stripped = chunk.strip()
-        if stripped:
-            lead = len(chunk) - len(chunk.lstrip())
-            return start + lead, start + lead + len(stripped)
-    return 0, len(text)
+    """The span of the first sentence (with its end marks), without the spaces around it."""
+    match = _FIRST_SENTENCE.match(text)
+    start = match.start(1) if match is not None else 0
+    end = match.end(1) if match is not None else len(text)
+    return start, start + len(text[start:end].rstrip())

@@ -142,10 +142,11 @@ class Intent:
 
 
 @dataclass(frozen=True, slots=True)
-class FixEntry:
-    rule: str
+class FixTable:
+    """One rule's fixes: a single regex whose group ``f<i>`` is entry i, and the replacements."""
+
     pattern: re.Pattern[str]
-    replace: str
+    replacements: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ class RuleSet:
     marks: str
     cue_rules: frozenset[str]
     intents: tuple[Intent, ...]
-    fixes: tuple[FixEntry, ...]
+    fixes: Mapping[str, FixTable]
     facts: re.Pattern[str]
 
     def lexicon(self) -> list[str]:
@@ -387,7 +388,7 @@ class _Compiler:
             marks=normalize(refusal.greeting_marks, spec.max_run).text,
             cue_rules=frozenset(refusal.rules_as_cues),
             intents=tuple(self.intents(refusal.intents)),
-            fixes=tuple(self.fixes(spec.fixes)),
+            fixes=self.fixes(spec.fixes),
             facts=self.facts(spec.facts),
         )
 
@@ -422,11 +423,15 @@ class _Compiler:
             if query is not None and declines is not None:
                 yield Intent(intent.name, query, declines, grants)
 
-    def fixes(self, specs: list[FixSpec]) -> Iterator[FixEntry]:
+    def fixes(self, specs: list[FixSpec]) -> dict[str, FixTable]:
+        """Per rule, its fix entries joined into one regex (an earlier entry wins where two match)."""
+        sources: dict[str, list[str]] = {}
+        replacements: dict[str, dict[str, str]] = {}
         for i, fix in enumerate(specs):
-            pattern = self.regex(f"fixes.{i}.match", fix.match)
-            if pattern is not None:
-                yield FixEntry(fix.rule, pattern, fix.replace)
+            if self.regex(f"fixes.{i}.match", fix.match) is not None:
+                sources.setdefault(fix.rule, []).append(f"(?P<f{i}>{fix.match})")
+                replacements.setdefault(fix.rule, {})[f"f{i}"] = fix.replace
+        return {rule: FixTable(re.compile("|".join(alts)), replacements[rule]) for rule, alts in sources.items()}
 
     def facts(self, spec: FactsSpec) -> re.Pattern[str]:
         names = self.words("facts.couriers", spec.couriers) + self.words("facts.times", spec.times)
