@@ -47,11 +47,9 @@ def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
         elif at >= allowed_until:
             for entry in entries[literal]:
                 hit = _hit(entry, text, at, window)
-                if hit is None:
-                    pass
-                elif entry.scope == CUE:
+                if hit is not None and entry.scope == CUE:
                     cue = True
-                else:
+                elif hit is not None:
                     hits.append(hit)
         match = search(text, at + 1)
     return _outermost(hits), cue

@@ -7,9 +7,10 @@ and raises one :class:`~agent.errors.CorpusError` listing every problem, each na
 file and the field; :func:`rules_for` caches the compiled :class:`RuleSet` by mtime.
 
 Compilation turns every literal (keywords and the allow words that touch them) into ONE
-trie-shaped regex over the normalised text; a hit is looked up in a dict that lists, per
-literal, the keyword entries inside it with their offsets and context checks. Clean drafts
-cost one regex pass; context regexes run only at hits.
+trie-shaped regex over the normalised text that finds the longest literal starting at a
+position; a find is looked up in a dict that lists the keyword entries starting there (the
+literal's prefixes) with their context checks. A clean draft costs one regex pass; context
+regexes run only where a keyword was found.
 """
 
 from __future__ import annotations
