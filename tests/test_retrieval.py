@@ -1,0 +1,319 @@
+"""Retrieval: the index follows the corpus, reopens offline, and finds the script a customer means."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import chromadb
+import pytest
+import yaml
+from chromadb.api.client import SharedSystemClient
+
+from agent.config import REPO_ROOT, Settings, get_settings
+from agent.corpus import load_corpus
+from agent.errors import RetrievalError
+from agent.retrieval import (
+    FakeRetriever,
+    HashEmbedder,
+    Hit,
+    OpenAIEmbedder,
+    get_retriever,
+    retrieve_questions,
+    split_questions,
+    split_rules,
+    update_index,
+)
+from agent.retrieval.embedder import KefuEmbeddingFunction
+from agent.retrieval.index import chroma_settings, collection_name, open_client, open_collection
+from tests.fakes.openai_server import FakeOpenAIServer
+
+# A small corpus of five scripts: category -> script id -> (title, questions).
+SCRIPTS_YAML = """
+bargaining:
+  bargaining.discount: [顾客要求便宜点, [能便宜点吗, 可以打折吗, 有优惠吗, 少点钱吧, 价格能商量吗, 最低多少钱]]
+shipping:
+  shipping.courier: [顾客问用什么快递, [发什么快递, 用哪家快递, 默认什么快递, 能发顺丰吗, 快递是哪家, 走什么物流]]
+  shipping.when: [顾客问什么时候发货, [什么时候发货, 今天能发货吗, 多久发货, 下单后几天发,
+                  现在拍什么时候发, 几点前下单当天发]]
+returns:
+  returns.no_reason: [顾客问能否七天无理由退货, [可以退货吗, 七天无理由吗, 不喜欢能退吗, 退货运费谁出,
+                      能换货吗, 退换怎么弄]]
+  returns.refund_time: [顾客问退款多久到账, [退款多久到账, 钱什么时候退回来, 退款怎么还没到, 几天能退款,
+                        退款进度, 退的钱到哪了]]
+"""
+
+
+def write_corpus(root: Path) -> Path:
+    (root / "scripts").mkdir(parents=True, exist_ok=True)
+    for category, entries in yaml.safe_load(SCRIPTS_YAML).items():
+        scripts = [
+            {
+                "id": sid,
+                "title": title,
+                "questions": questions,
+                "reply": "亲，您好。",
+                "source": {"seed": "t", "section": "t"},
+            }
+            for sid, (title, questions) in entries.items()
+        ]
+        body = {"category": category, "label": category, "scripts": scripts}
+        (root / "scripts" / f"{category}.yaml").write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
+    return root
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hashing fake, recording every document text it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded.extend(texts)
+        return super().embed_documents(texts)
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = write_corpus(tmp_path / "corpus")
+    monkeypatch.setenv("KEFU_CORPUS_DIR", str(root))
+    get_settings.cache_clear()
+    return root
+
+
+def edit_script(corpus_dir: Path, category: str, script_id: str, **changes: object) -> None:
+    path = corpus_dir / "scripts" / f"{category}.yaml"
+    body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for script in body["scripts"]:
+        if script["id"] == script_id:
+            script.update(changes)
+    path.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
+
+
+def drop_script(corpus_dir: Path, category: str, script_id: str) -> None:
+    path = corpus_dir / "scripts" / f"{category}.yaml"
+    body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    body["scripts"] = [s for s in body["scripts"] if s["id"] != script_id]
+    path.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
+
+
+def top(settings: Settings, query: str, embedder: HashEmbedder) -> str:
+    hits = get_retriever(settings, embedder=embedder).retrieve(query, 3)
+    assert hits, f"nothing retrieved for {query!r}"
+    return hits[0].script_id
+
+
+# --- the index follows the corpus --------------------------------------------------------
+
+
+def test_only_changed_scripts_are_embedded_again_and_removed_ones_leave(corpus_dir: Path) -> None:
+    settings = get_settings()
+    embedder = CountingEmbedder()
+    first = update_index(settings, embedder=embedder)
+    assert (first.embedded, first.unchanged, first.removed) == (5, 0, 0)
+
+    embedder.embedded.clear()
+    again = update_index(settings, embedder=embedder)
+    assert (again.embedded, again.unchanged, again.removed) == (0, 5, 0)
+    assert embedder.embedded == []
+
+    questions = ["什么时候发货", "今天能发货吗", "多久发货", "下单后几天发", "现在拍什么时候发", "付款后多久能寄出"]
+    edit_script(corpus_dir, "shipping", "shipping.when", questions=questions)
+    edited = update_index(settings, embedder=embedder)
+    assert (edited.embedded, edited.unchanged, edited.removed) == (1, 4, 0)
+    assert "付款后多久能寄出" in embedder.embedded
+    assert "能便宜点吗" not in embedder.embedded
+
+    drop_script(corpus_dir, "returns", "returns.refund_time")
+    dropped = update_index(settings, embedder=embedder)
+    assert (dropped.embedded, dropped.unchanged, dropped.removed) == (0, 4, 1)
+    found = {h.script_id for h in get_retriever(settings, "dense", embedder=embedder).retrieve("退款多久到账", 10)}
+    assert "returns.refund_time" not in found
+    assert found
+
+
+def test_an_edited_question_is_found_after_the_update(corpus_dir: Path) -> None:
+    settings = get_settings()
+    embedder = HashEmbedder()
+    before = top(settings, "羽绒服怎么清洗", embedder)
+    category, target = (
+        ("returns", "returns.no_reason") if before != "returns.no_reason" else ("bargaining", "bargaining.discount")
+    )
+    script = next(s for s in load_corpus(corpus_dir).scripts if s.id == target)
+    edit_script(corpus_dir, category, target, questions=[*script.questions[:-1], "羽绒服怎么清洗"])
+    assert top(settings, "羽绒服怎么清洗", embedder) == target
+
+
+def test_rebuild_embeds_everything_again(corpus_dir: Path) -> None:
+    settings = get_settings()
+    embedder = HashEmbedder()
+    update_index(settings, embedder=embedder)
+    rebuilt = update_index(settings, rebuild=True, embedder=embedder)
+    assert (rebuilt.embedded, rebuilt.unchanged, rebuilt.removed) == (5, 0, 0)
+
+
+def test_each_embedder_has_its_own_collection(corpus_dir: Path) -> None:
+    settings = get_settings()
+    small, large = HashEmbedder(dim=64), HashEmbedder(dim=128)
+    assert collection_name(small) != collection_name(large)
+    update_index(settings, embedder=small)
+    other = update_index(settings, embedder=large)
+    assert other.embedded == 5, "vectors of another space must not be reused"
+
+
+def test_a_reopened_collection_embeds_with_its_registered_function_offline(corpus_dir: Path) -> None:
+    settings = get_settings()
+    embedder = HashEmbedder(dim=96)
+    update_index(settings, embedder=embedder)
+    SharedSystemClient.clear_system_cache()  # as a new process would
+
+    client = chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings())
+    reopened = client.get_collection(collection_name(embedder))  # no embedding function passed
+    res = reopened.query(query_texts=["用哪家快递"], n_results=1, where={"kind": "text"})
+    assert res["metadatas"] is not None
+    assert res["metadatas"][0][0]["script_id"] == "shipping.courier"
+    config = reopened.configuration_json["embedding_function"]
+    assert config["name"] == KefuEmbeddingFunction.name()
+    assert config["config"] == {"backend": "hash", "dim": 96}
+
+
+def test_the_openai_embedder_persists_no_api_key() -> None:
+    function = KefuEmbeddingFunction(OpenAIEmbedder("text-embedding-3-small", "http://127.0.0.1:9/v1", "sk-secret"))
+    assert "sk-secret" not in str(function.get_config())
+    rebuilt = KefuEmbeddingFunction.build_from_config(function.get_config())
+    assert rebuilt.get_config() == function.get_config()
+
+
+def test_the_openai_embedder_talks_to_a_compatible_endpoint(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = FakeOpenAIServer().start()
+    try:
+        monkeypatch.setenv("KEFU_EMBEDDING_BACKEND", "openai")
+        monkeypatch.setenv("KEFU_EMBEDDING_BASE_URL", server.base_url)
+        monkeypatch.setenv("KEFU_EMBEDDING_API_KEY", "test-key")
+        monkeypatch.setenv("KEFU_EMBEDDING_MODEL", "fake-embed")
+        get_settings.cache_clear()
+        report = update_index(get_settings())
+        assert report.embedded == 5
+        assert {r.body["model"] for r in server.embedding_requests} == {"fake-embed"}
+        assert get_retriever(get_settings()).retrieve("用哪家快递", 3)
+    finally:
+        server.stop()
+
+
+def test_an_unreachable_embedding_endpoint_is_a_retrieval_error() -> None:
+    embedder = OpenAIEmbedder("fake-embed", "http://127.0.0.1:9/v1", "test-key")
+    embedder.chunk = 1
+    with pytest.raises(RetrievalError, match="fake-embed"):
+        embedder.embed_documents(["能便宜点吗"])
+
+
+def test_an_unreachable_chroma_server_is_a_retrieval_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEFU_CHROMA_HOST", "127.0.0.1")
+    monkeypatch.setenv("KEFU_CHROMA_PORT", "9")
+    get_settings.cache_clear()
+    with pytest.raises(RetrievalError, match=r"127\.0\.0\.1:9"):
+        open_client(get_settings())
+
+
+# --- queries ---------------------------------------------------------------------------
+
+
+def test_traditional_and_full_width_queries_find_the_simplified_script(corpus_dir: Path) -> None:
+    settings = get_settings()
+    embedder = HashEmbedder()
+    for mode in ("dense", "bm25", "hybrid"):
+        retriever = get_retriever(settings, mode, embedder=embedder)  # type: ignore[arg-type]
+        simplified = [h.script_id for h in retriever.retrieve("退款多久到账", 3)]
+        traditional = [h.script_id for h in retriever.retrieve("退款多久到賬？", 3)]
+        assert simplified[0] == "returns.refund_time", mode
+        assert traditional == simplified, mode
+        assert [h.script_id for h in retriever.retrieve("可以退貨嗎\u200b", 1)] == ["returns.no_reason"], mode
+
+
+def test_hits_carry_each_source_rank(corpus_dir: Path) -> None:
+    hits = get_retriever(get_settings(), embedder=HashEmbedder()).retrieve("能便宜点吗", 3)
+    assert hits[0] == Hit("bargaining.discount", "bargaining", hits[0].score, dense_rank=1, bm25_rank=1)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert len(hits) == 3
+
+
+def test_an_empty_query_finds_nothing(corpus_dir: Path) -> None:
+    retriever = get_retriever(get_settings(), embedder=HashEmbedder())
+    assert retriever.retrieve("  \u200b ", 3) == []
+    assert retriever.retrieve("能便宜点吗", 0) == []
+
+
+def test_each_question_of_a_message_is_retrieved_on_its_own(corpus_dir: Path) -> None:
+    settings = get_settings()
+    retriever = get_retriever(settings, embedder=HashEmbedder())
+    answers = retrieve_questions(
+        "亲，能便宜点吗？另外用哪家快递\n退款多久到账", 3, retriever=retriever, settings=settings
+    )
+    assert [q for q, _ in answers] == ["亲，能便宜点吗？", "另外用哪家快递", "退款多久到账"]
+    assert [hits[0].script_id for _, hits in answers] == [
+        "bargaining.discount",
+        "shipping.courier",
+        "returns.refund_time",
+    ]
+    assert retriever.retrieve_questions("能便宜点吗", 3)[0][1][0].script_id == "bargaining.discount"
+
+
+# --- splitting ---------------------------------------------------------------------------
+
+SPLITS = [
+    (
+        "亲，这件衣服能便宜点吗？今天下单什么时候发货，用什么快递？",
+        ["亲，这件衣服能便宜点吗？", "今天下单什么时候发货，用什么快递？"],
+    ),
+    ("能便宜点吗，顺便问下用什么快递", ["能便宜点吗", "顺便问下用什么快递"]),
+    ("什么时候发货？还有，运费险有吗", ["什么时候发货？", "还有，运费险有吗"]),
+    ("L码的蓝色还有货吗", ["L码的蓝色还有货吗"]),
+    ("在吗？能便宜点吗", ["在吗？能便宜点吗"]),
+    ("這件能便宜點嗎？另外，運費誰出\n\n七天無理由退貨嗎", ["這件能便宜點嗎？", "另外，運費誰出", "七天無理由退貨嗎"]),
+    ("能便宜点吗？？？快递呢！！", ["能便宜点吗？？？", "快递呢！！"]),
+    ("。。。", []),
+    ("", []),
+    ("亲", ["亲"]),
+]
+
+
+@pytest.mark.parametrize(("message", "questions"), SPLITS)
+def test_a_message_is_split_into_its_questions(message: str, questions: list[str]) -> None:
+    assert split_questions(message, split_rules(get_settings())) == questions
+
+
+def test_a_corpus_without_its_own_rules_uses_the_shipped_ones(corpus_dir: Path) -> None:
+    shipped = split_rules(Settings(corpus_dir=REPO_ROOT / "corpus"))
+    assert split_rules(get_settings()) == shipped
+
+
+def test_split_rules_are_read_from_the_corpus(corpus_dir: Path) -> None:
+    shutil.copytree(REPO_ROOT / "corpus" / "retrieval", corpus_dir / "retrieval")
+    rules = corpus_dir / "retrieval" / "split.yaml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("  - 另外\n", ""), encoding="utf-8")
+    message = "几点前发货，另外用哪家快递"
+    assert split_questions(message, split_rules(Settings(corpus_dir=REPO_ROOT / "corpus"))) == [
+        "几点前发货",
+        "另外用哪家快递",
+    ]
+    assert split_questions(message, split_rules(get_settings())) == [message]
+
+
+# --- the fake --------------------------------------------------------------------------
+
+
+def test_the_fake_retriever_answers_its_script_then_fails_naming_the_call() -> None:
+    hit = Hit("bargaining.discount", "bargaining", 1.0)
+    fake = FakeRetriever([[hit, hit], []])
+    assert fake.retrieve("能便宜点吗", 1) == [hit]
+    assert fake.retrieve_questions("快递呢", 3) == [("快递呢", [])]
+    with pytest.raises(AssertionError, match=r"call #3 retrieve\('还有吗', k=3\)"):
+        fake.retrieve("还有吗", 3)
+    assert fake.calls == [("能便宜点吗", 1), ("快递呢", 3), ("还有吗", 3)]
+
+
+def test_collections_are_opened_with_the_kefu_embedding_function(tmp_path: Path) -> None:
+    client = chromadb.PersistentClient(path=str(tmp_path / "c"), settings=chroma_settings())
+    collection = open_collection(client, HashEmbedder())
+    assert collection.configuration_json["embedding_function"]["name"] == "kefu"
