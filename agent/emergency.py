@@ -108,9 +108,13 @@ def emergency_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
         yield exc.message
         return
     from agent.corpus import fill, load_shop
-    from agent.guardrails import check
+    from agent.guardrails import RuleSet, check, rules_for
 
     shop_vars = load_shop(corpus_dir, "default").vars
+    try:
+        tone: RuleSet | None = rules_for(corpus_dir)
+    except CorpusError:
+        tone = None  # a broken rules file is reported by the tone check itself
     ids = corpus.by_id()
     for i, rule in enumerate(rules):
         where = f"{path}: rule {rule.id}"
@@ -120,9 +124,10 @@ def emergency_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
             yield f"{where}: field script: unknown script {rule.script!r}"
         for var in sorted(variables(rule.reply or "") - shop_vars.keys()):
             yield f"{where}: field reply: variable {{{var}}} is not defined for shop 'default'"
-        if rule.reply:
-            for finding in check(fill(rule.reply, shop_vars), declared_refusal=rule.declines).findings:
-                yield f"{where}: field reply: rule {finding.rule} at {finding.start}-{finding.end} {finding.text!r}: {finding.message}"
+        if rule.reply and tone is not None:
+            verdict = check(fill(rule.reply, shop_vars), declared_refusal=rule.declines, rules=tone)
+            for f in verdict.findings:
+                yield f"{where}: field reply: rule {f.rule} at {f.start}-{f.end} {f.text!r}: {f.message}"
         for pattern in rule.patterns:
             try:
                 re.compile(pattern)
