@@ -14,6 +14,7 @@ import yaml
 
 from agent.cli import main
 from agent.config import REPO_ROOT, Settings, get_settings
+from agent.errors import EvalError
 from agent.evaluation.dataset import load_golden
 from agent.evaluation.runner import RunOptions, estimate_suite, run_suite
 from agent.evaluation.suite import Suite, load_suite
@@ -159,3 +160,85 @@ def test_compare_flags_a_deliberately_worsened_prompt(
 
     assert main(["eval", "compare", str(good_run.path), str(worse_run.path)]) == 0  # reported, not gated
     assert main(["eval", "compare", str(good_run.path), str(good_run.path), "--fail-on-regression"]) == 0
+
+
+def test_the_judge_grades_each_draft_and_is_cached(
+    fake_llm: FakeOpenAIServer, tmp_path: Path, options: RunOptions
+) -> None:
+    # Sequential cases: each draft call is followed by its judge call.
+    fake_llm.enqueue(
+        answer("您好，本店默认发申通快递，普通城市包邮。"),
+        json.dumps({"score": 5, "reason": "事实齐全"}, ensure_ascii=False),
+        answer("您好，本店默认发申通快递。"),
+        json.dumps({"score": 3, "reason": "漏了运费"}, ensure_ascii=False),
+    )
+    suite = write_suite(tmp_path, ["draft.v1"], judge=True)
+    (run,) = run_suite(suite, replace(options, limit=2))
+    assert [c["metrics"]["judge"]["value"] for c in run.cases] == [1.0, 0.5]
+    assert "漏了运费" in run.cases[1]["metrics"]["judge"]["reason"]
+    assert run.summary["metrics"]["judge"]["mean"] == 0.75
+    assert "judge.v1" in run.summary["prompts"]
+    judge_request = fake_llm.chat_requests[1].messages_text()
+    assert load_golden(GOLDEN)[0].golden in judge_request
+
+    (again,) = run_suite(suite, replace(options, limit=2))
+    assert len(fake_llm.chat_requests) == 4 and again.summary["metrics"]["judge"]["mean"] == 0.75
+
+
+def test_the_judge_is_skipped_without_an_llm(tmp_path: Path, options: RunOptions) -> None:
+    data = yaml.safe_load(write_suite(tmp_path, ["draft.v1"]).path.read_text(encoding="utf-8"))
+    data.update(backends=["script"], judge=True)
+    path = tmp_path / "script-judged.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    (run,) = run_suite(load_suite(path), replace(options, limit=2))
+    assert run.summary["notes"] == ["judge skipped: no LLM is configured"]
+    assert run.summary["metrics"]["judge"]["mean"] is None
+    assert run.summary["llm_calls"] == 0 and run.summary["prompts"] == {}
+
+
+def test_variants_follow_the_suite_and_the_command_line(tmp_path: Path) -> None:
+    suite = write_suite(tmp_path, ["draft.v1", "draft.v2"], backends=["script", "openai"])
+    assert suite.variants() == [("script", None), ("openai", "draft.v1"), ("openai", "draft.v2")]
+    assert suite.variants(backend="openai", prompts=["draft.v7"]) == [("openai", "draft.v7")]
+    assert suite.variants(backend="script") == [("script", None)]
+
+
+def test_a_missing_prompt_version_fails_before_any_case(
+    fake_llm: FakeOpenAIServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = write_suite(tmp_path, ["draft.v1"])
+    code = main(["eval", "run", str(suite.path), "--prompt", "draft.v42", "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 1 and "draft.v42" in err and err.count("\n") == 1
+    assert fake_llm.chat_requests == [] and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["eval", "run", "no/such/suite.yaml"], 1, "cannot read the suite"),
+        (["eval", "run", str(REPO_ROOT / "eval" / "suites" / "script.yaml"), "--backend", "gpt"], 2, "--backend"),
+        (["eval", "compare", "run-a", "run-b"], 1, "no run 'run-a'"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_suite_with_an_unknown_metric_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: bad\ndataset: x.jsonl\nbackends: [script]\nmetrics: [rouge_l, bertscore]\n", encoding="utf-8"
+    )
+    with pytest.raises(EvalError, match=r"bad\.yaml: field .*unknown metric 'bertscore'"):
+        load_suite(path)
+
+
+def test_a_dry_run_of_the_script_suite_counts_no_calls(capsys: pytest.CaptureFixture[str]) -> None:
+    suite = REPO_ROOT / "eval" / "suites" / "script.yaml"
+    assert main(["eval", "run", str(suite), "--dry-run", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing was called" in out
+    assert re.search(r"│ script script\s+│\s+3 │\s+0 │\s+0 │\s+0 │", out)

@@ -62,27 +62,13 @@ def _summary_table(runs: list[Run]) -> Table:
 
 
 def _estimate_table(estimates: list[Estimate]) -> Table:
-    table = Table(title="dry run: nothing was called")
-    for column in (
-        "run",
-        "cases",
-        "LLM calls",
-        "cached",
-        "prompt tokens",
-        "max completion tokens",
-        "+ revise calls (max)",
-    ):
-        table.add_column(column, justify="left" if column == "run" else "right")
+    table = Table(title="dry run: nothing was called", caption="tokens: prompt exact (tiktoken), completion at most")
+    table.add_column("run", no_wrap=True)
+    for column in ("cases", "calls", "cached", "prompt tok", "max out tok", "+revise"):
+        table.add_column(column, justify="right", no_wrap=True)
     for e in estimates:
-        table.add_row(
-            e.label,
-            str(e.cases),
-            str(e.llm_calls),
-            str(e.cached_calls),
-            str(e.prompt_tokens),
-            str(e.max_completion_tokens),
-            str(e.max_revision_calls),
-        )
+        numbers = (e.cases, e.llm_calls, e.cached_calls, e.prompt_tokens, e.max_completion_tokens, e.max_revision_calls)
+        table.add_row(e.label, *map(str, numbers))
     return table
 
 

@@ -248,9 +248,12 @@ def _prepare(suite: Suite, backend: str, prompt: str | None, options: RunOptions
             "set KEFU_LLM_BASE_URL (and KEFU_LLM_API_KEY), or run with --backend script"
         )
     llm = CachedOpenAIBackend(settings, cache, stats) if backend == "openai" else None
+    if llm is not None:
+        prompt_hashes(settings)  # a missing or broken prompt file fails now, not once per case
     judge_llm = None
     if suite.judge and settings.llm_configured:
         judge_llm = CachedOpenAIBackend(settings, cache, stats, extra_prompts=(suite.judge_prompt,))
+        prompt_hashes(settings, (suite.judge_prompt,))
     elif suite.judge:
         notes.append("judge skipped: no LLM is configured")
     return _Variant(suite, backend, prompt, settings, stats, llm, judge_llm, notes)
