@@ -78,11 +78,12 @@ def _rate(value: Any) -> str:
 
 
 def _table(title: str, rows: list[dict[str, Any]]) -> None:
-    typer.echo(f"\n{title:<40} drafts reviewed accepted  edited rejected")
+    typer.echo(f"\n{title:<40} drafts reviewed accepted  edited rejected  (share of reviewed)")
     for r in rows:
+        rejected = r["rejected"] / r["reviewed"] if r["reviewed"] else None
         typer.echo(
             f"{r['key']:<40} {r['drafts']:>6} {r['reviewed']:>8} {_rate(r['acceptance_rate']):>8}"
-            f" {_rate(r['edit_rate']):>7} {r['rejected']:>8}"
+            f" {_rate(r['edit_rate']):>7} {_rate(rejected):>8}"
         )
 
 
