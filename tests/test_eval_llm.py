@@ -242,3 +242,28 @@ def test_a_dry_run_of_the_script_suite_counts_no_calls(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "dry run: nothing was called" in out
     assert re.search(r"│ script script\s+│\s+3 │\s+0 │\s+0 │\s+0 │", out)
+
+
+class CountingEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        self.texts.extend(texts)
+        return super().embed_queries(texts)
+
+
+def test_embeddings_of_unchanged_texts_are_reused(tmp_path: Path, options: RunOptions) -> None:
+    data = {"name": "emb", "dataset": str(GOLDEN), "backends": ["script"], "metrics": ["embedding"]}
+    path = tmp_path / "emb.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    embedder = CountingEmbedder()
+    (first,) = run_suite(load_suite(path), replace(options, embedder=embedder))
+    assert len(set(embedder.texts)) == len(embedder.texts) >= 6
+    embedder.texts.clear()
+    (second,) = run_suite(load_suite(path), replace(options, embedder=embedder))
+    assert embedder.texts == []
+    assert second.summary["metrics"]["embedding"] == first.summary["metrics"]["embedding"]
+    run_suite(load_suite(path), replace(options, embedder=embedder, use_cache=False))
+    assert len(embedder.texts) >= 6

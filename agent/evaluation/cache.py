@@ -6,6 +6,9 @@ after it (parsing, the guard loop) runs as usual; only the HTTP call is replaced
 The key is the sha256 of the prompt files' hashes, the model and endpoint, the call parameters
 and the rendered messages, so a changed prompt file, model, temperature, retrieved script or
 customer message is a miss. Entries are one JSON file each, written atomically.
+
+Embeddings for the ``embedding`` metric are kept too (one file per embedder, holding the texts
+of the last run), so an unchanged golden reply or draft is not embedded again.
 """
 
 from __future__ import annotations
@@ -122,3 +125,31 @@ class CachedOpenAIBackend(OpenAIBackend):
         content = super().complete(rendered, params)
         self.cache.put(key, content, {"model": self.settings.llm_model, "params": params})
         return content
+
+
+# --- embeddings of golden replies and drafts -----------------------------------------------
+
+
+def vectors_path(root: Path, embedder_name: str) -> Path:
+    return root / f"vectors-{embedder_name}.json"
+
+
+def load_vectors(path: Path) -> dict[str, list[float]]:
+    """Embeddings stored by an earlier run (text -> vector); empty when there are none or they are unreadable."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, list)}
+
+
+def save_vectors(path: Path, vectors: dict[str, list[float]], keep: set[str]) -> None:
+    """Store the embeddings of the texts in ``keep`` (this run's texts), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps({t: v for t, v in vectors.items() if t in keep}, ensure_ascii=False)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(payload)
+    os.replace(tmp, path)

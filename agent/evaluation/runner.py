@@ -27,7 +27,15 @@ from agent.config import REPO_ROOT, Settings
 from agent.drafting.base import Grounding
 from agent.drafting.pipeline import MAX_REVISIONS, Drafter, prepare_message
 from agent.errors import EvalError, KefuError
-from agent.evaluation.cache import CachedOpenAIBackend, CallStats, DiskCache, prompt_hashes
+from agent.evaluation.cache import (
+    CachedOpenAIBackend,
+    CallStats,
+    DiskCache,
+    load_vectors,
+    prompt_hashes,
+    save_vectors,
+    vectors_path,
+)
 from agent.evaluation.dataset import GoldenCase, load_golden
 from agent.evaluation.judge import make_judge
 from agent.evaluation.metrics import METRICS, Context, Outcome, as_record, score_case
@@ -273,6 +281,13 @@ def _context(variant: _Variant, names: list[str], options: RunOptions) -> Contex
     return Context(embedder=embedder, k=variant.suite.k, judge=judge)
 
 
+def _vector_file(variant: _Variant, ctx: Context, options: RunOptions) -> Path | None:
+    """Where this embedder's vectors are kept between runs (None: no embedding metric, or no cache)."""
+    if ctx.embedder is None or not options.use_cache:
+        return None
+    return vectors_path(variant.settings.data_dir / "eval-cache", ctx.embedder.name)
+
+
 def _provenance(variant: _Variant, cases_path: Path) -> dict[str, Any]:
     settings = variant.settings
     hashes: dict[str, str] = {}
@@ -312,6 +327,9 @@ def run_variant(
     names = suite.metric_names()
     drafter = _drafter(variant, options)
     ctx = _context(variant, names, options)
+    vectors = _vector_file(variant, ctx, options)
+    if vectors is not None:
+        ctx.vectors.update(load_vectors(vectors))
     label = f"{suite.name} {backend}" + (f" {prompt}" if prompt else "")
     drafter.retriever()  # build or update the index once, before the workers start
     reporter.start(label, len(cases))
@@ -325,6 +343,9 @@ def run_variant(
             records[record["id"]] = record
             reporter.advance(record)
     ordered = [records[case.id] for case in cases]
+    if vectors is not None:
+        texts = {c.golden for c in cases} | {r["draft"]["draft"] for r in ordered if r["draft"]}
+        save_vectors(vectors, ctx.vectors, texts)
     metrics = metric_summary(ordered, names)
     runs_dir = options.runs_dir
     run_id = new_run_id(suite.name, backend, prompt, runs_dir)
