@@ -147,7 +147,7 @@ def test_the_report_renders_in_chromium(two_runs: tuple[Run, Run], tmp_path: Pat
             width = page.evaluate("() => document.querySelector('figure.chart').getBoundingClientRect().width")
             assert width > 100
             page.screenshot(path=str(tmp_path / "summary.png"))
-            page.locator("table.cases").scroll_into_view_if_needed()
+            page.evaluate("() => document.querySelector('table.cases').scrollIntoView()")
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot))
         finally:
