@@ -20,6 +20,8 @@ class Candidate:
     script: Script
     score: float
     emergency: bool = False
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class ComposerStyle(BaseModel):
     handoff: str
     min_coverage: float = Field(ge=0, le=1)
     min_shared_run: int = Field(ge=1)
+    agree_rank: int = Field(default=1, ge=0)
 
 
 @lru_cache(maxsize=4)
@@ -77,9 +78,20 @@ def _longest_shared_run(a: str, b: str) -> int:
     return best
 
 
+def _sources_agree(candidate: Candidate, style: ComposerStyle) -> bool:
+    """Dense and BM25 retrieval each rank the script among their first ``agree_rank``."""
+    ranks = (candidate.dense_rank, candidate.bm25_rank)
+    return all(rank is not None and rank <= style.agree_rank for rank in ranks)
+
+
 def fits(question: str, candidate: Candidate, style: ComposerStyle) -> bool:
-    """Whether ``candidate`` answers ``question``: lexical evidence, since dense scores only rank."""
-    if candidate.emergency:
+    """Whether ``candidate`` answers ``question``.
+
+    Dense scores only rank (related and unrelated pairs differ by hundredths), so the evidence is
+    agreement: both retrievers put the script first, or the question shares enough wording with
+    one of the script's variants.
+    """
+    if candidate.emergency or _sources_agree(candidate, style):
         return True
     q = _key(question)
     if not q:

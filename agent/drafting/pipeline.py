@@ -24,7 +24,7 @@ from agent.emergency import EMERGENCY_PREFIX, EmergencyRule, active_match
 from agent.errors import BackendError, EmptyMessageError, MessageTooLongError
 from agent.guardrails import check
 from agent.redact import load_redactor
-from agent.retrieval import Retriever, retrieve_questions
+from agent.retrieval import Hit, Retriever, retrieve_questions
 from agent.text import sanitize
 from agent.types import Citation, Conditions, Draft, Finding, Message, Order, Script, Source, Turn, Verdict
 
@@ -112,10 +112,7 @@ class Drafter:
                 questions.append(Question(question, (_emergency_candidate(rule, scripts),)))
                 continue
             cands = [
-                Candidate(
-                    scripts[h.script_id],
-                    h.score * (ORDER_FIT_BONUS if fits_explicitly(scripts[h.script_id], order) else 1.0),
-                )
+                _candidate(scripts[h.script_id], h, order)
                 for h in hits
                 if h.script_id in scripts and not contradicts(scripts[h.script_id], order, platform)
             ]
@@ -218,6 +215,11 @@ class Drafter:
             notes=[*notes, *proposal.notes],
             timings_ms=dict(clock.timings),
         )
+
+
+def _candidate(script: Script, hit: Hit, order: Order | None) -> Candidate:
+    bonus = ORDER_FIT_BONUS if fits_explicitly(script, order) else 1.0
+    return Candidate(script, hit.score * bonus, dense_rank=hit.dense_rank, bm25_rank=hit.bm25_rank)
 
 
 def _emergency_candidate(rule: EmergencyRule, scripts: dict[str, Script]) -> Candidate:
