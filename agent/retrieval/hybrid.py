@@ -45,7 +45,7 @@ class LexicalSearch(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Fusion:
-    """How the two rankings are fused; tuned on held-out questions (bench/bench_retrieval.py)."""
+    """How the two rankings are fused (kefu's tuned values: ``agent.retrieval.service.FUSION``)."""
 
     rrf_k: float = 60.0
     dense_weight: float = 1.0
