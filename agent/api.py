@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -46,6 +46,7 @@ from agent.errors import (
     UnknownShopError,
 )
 from agent.guardrails import check
+from agent.shoptools import phrases, welcome
 from agent.store import Store, open_store
 from agent.types import Citation, Finding, Message, Order, Script, Turn
 
@@ -163,6 +164,22 @@ class FeedbackOut(BaseModel):
     draft_id: str
     action: Literal["accepted", "edited", "rejected"]
     recorded_at: str
+
+
+class WelcomeOut(BaseModel):
+    shop: str
+    text: str
+    ok: bool
+    violations: list[Finding]
+
+
+class PhraseOut(BaseModel):
+    script_id: str
+    category: str
+    label: str
+    title: str
+    text: str
+    declines: bool
 
 
 class ErrorBody(BaseModel):
@@ -422,6 +439,25 @@ def _routes(app: FastAPI) -> None:
             feedback_id=record.id, draft_id=record.draft_id, action=record.action, recorded_at=record.created_at
         )
         return JSONResponse(out.model_dump(), status_code=201)
+
+    @app.get("/v1/welcome", response_model=WelcomeOut, responses=ERRORS, tags=["shop tools"])
+    async def get_welcome(key: KeyName, svc: Svc, shop: str = "default") -> JSONResponse:
+        """The shop's first-message auto-reply (千牛 自动回复), checked by the guardrail."""
+        result = await run_in_threadpool(welcome, svc.settings.corpus_dir, shop)
+        out = WelcomeOut(shop=result.shop, text=result.text, ok=result.ok, violations=result.findings)
+        return JSONResponse(out.model_dump())
+
+    @app.get("/v1/phrases", response_model=list[PhraseOut], responses=ERRORS, tags=["shop tools"])
+    async def get_phrases(
+        key: KeyName,
+        svc: Svc,
+        category: str | None = None,
+        search: str | None = Query(default=None, max_length=200),
+        shop: str = "default",
+    ) -> JSONResponse:
+        """Quick phrases (快捷短语) drawn from the scripts, shop values filled; filter by category and text."""
+        found = await run_in_threadpool(phrases, svc.settings.corpus_dir, shop, category, search)
+        return JSONResponse([asdict(p) for p in found])
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -367,3 +367,41 @@ def test_serve_fails_in_one_line_when_the_store_cannot_open(
     assert main(["serve", "--port", str(free_port())]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "store" in err and "Traceback" not in err
+
+
+# --- shop tools (welcome, quick phrases) and order context ---------------------------
+
+
+def test_welcome_per_shop(api: httpx.Client) -> None:
+    default = api.get("/v1/welcome").json()
+    tmall = api.get("/v1/welcome", params={"shop": "tmall_flagship"}).json()
+    assert default["ok"] and tmall["ok"]
+    assert default["violations"] == []
+    assert "木夕天猫旗舰店" in tmall["text"] and "木夕天猫旗舰店" not in default["text"]
+    assert_error(api.get("/v1/welcome", params={"shop": "nope"}), 400, "unknown_shop")
+
+
+def test_phrases_filtered_by_category_and_text(api: httpx.Client) -> None:
+    everything = api.get("/v1/phrases").json()
+    bargaining = api.get("/v1/phrases", params={"category": "bargaining"}).json()
+    coupons = api.get("/v1/phrases", params={"search": "优惠券"}).json()
+    assert len(bargaining) < len(everything)
+    assert bargaining and all(p["category"] == "bargaining" for p in bargaining)
+    assert any(p["declines"] for p in bargaining)
+    assert coupons and len(coupons) < len(everything)
+    assert_error(api.get("/v1/phrases", params={"category": "nope"}), 404, "not_found")
+
+
+def test_a_delivered_order_never_gets_a_ship_today_reply(api: httpx.Client) -> None:
+    body = {"query": "今天能发货吗", "order": {"status": "delivered"}}
+    draft = api.post("/v1/drafts", json=body).json()
+    for citation in draft["citations"]:
+        script = api.get(f"/v1/scripts/{citation['id']}").json()
+        statuses = script["conditions"]["status"]
+        assert not statuses or "delivered" in statuses, citation["id"]
+
+
+def test_shop_tools_need_a_key(server: ApiServer) -> None:
+    with server.client() as anonymous:
+        assert_error(anonymous.get("/v1/welcome"), 401)
+        assert_error(anonymous.get("/v1/phrases"), 401)

@@ -44,6 +44,7 @@ class GoldenCase(BaseModel):
     order: Order | None = None
     turns: list[Turn] = Field(default_factory=list)
     note: str = ""
+    source: Literal["team", "feedback"] = "team"  # "feedback": exported from agents' edits, for review
 
 
 def parse_cases(lines: Iterable[str], source: str) -> list[GoldenCase]:
