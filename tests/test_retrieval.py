@@ -145,6 +145,17 @@ def test_an_edited_question_is_found_after_the_update(corpus_dir: Path) -> None:
     assert top(settings, "羽绒服怎么清洗", embedder) == target
 
 
+def test_the_retriever_is_reused_until_the_corpus_changes(corpus_dir: Path) -> None:
+    settings = get_settings()
+    embedder = HashEmbedder()
+    first = get_retriever(settings, embedder=embedder)
+    assert get_retriever(settings, embedder=embedder) is first
+    drop_script(corpus_dir, "returns", "returns.refund_time")
+    after = get_retriever(settings, embedder=embedder)
+    assert after is not first
+    assert "returns.refund_time" not in {h.script_id for h in after.retrieve("退款多久到账", 5)}
+
+
 def test_rebuild_embeds_everything_again(corpus_dir: Path) -> None:
     settings = get_settings()
     embedder = HashEmbedder()

@@ -3,7 +3,7 @@
 A script is one document (title and every question variant). Tokens are jieba's
 ``lcut_for_search`` words plus the single characters: customers write 打折 where a script
 says 折扣, and the shared 折 is what BM25 can see (on held-out questions this lifted BM25's
-hit@3 from about 0.67 to 0.79; ``bench/bench_retrieval.py --schemes``).
+hit@3 from about 0.70 to 0.79; ``bench/bench_retrieval.py --schemes``).
 
 Words to ignore and trade terms jieba should keep whole are data files in
 ``corpus/retrieval/`` (``stopwords.txt``, ``userdict.txt``). One index is built per corpus

@@ -39,6 +39,7 @@ CENTROID_WEIGHT = 2.0
 
 _LOCK = threading.Lock()
 _RETRIEVERS: dict[tuple[str, ...], HybridRetriever] = {}
+_VERSIONS: dict[int, tuple[tuple[Script, ...], str]] = {}
 
 
 def retrieval_data_dir(settings: Settings) -> Path:
@@ -52,10 +53,22 @@ def split_rules(settings: Settings) -> SplitRules:
 
 
 def corpus_version(scripts: Sequence[Script]) -> str:
+    """Names the content of ``scripts``: equal for equal scripts, whatever their order."""
     digest = hashlib.sha256()
     for script in sorted(scripts, key=lambda s: s.id):
         digest.update(f"{script.id}:{content_hash(script)}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _version_of(scripts: tuple[Script, ...]) -> str:
+    """:func:`corpus_version`, remembered for the tuple ``corpus_for`` hands out until a file changes."""
+    known = _VERSIONS.get(id(scripts))
+    if known is not None and known[0] is scripts:
+        return known[1]
+    version = corpus_version(scripts)
+    _VERSIONS.clear()
+    _VERSIONS[id(scripts)] = (scripts, version)
+    return version
 
 
 def _target(settings: Settings) -> str:
@@ -86,23 +99,27 @@ def get_retriever(
 ) -> HybridRetriever:
     """The configured retriever over the current corpus, its index brought up to date first.
 
-    ``embedder`` replaces the configured one (tests pass a :class:`HashEmbedder`).
+    Cheap to call per request: after a corpus edit the next call re-embeds what changed and
+    returns a new retriever. ``embedder`` replaces the configured one (tests pass a
+    :class:`HashEmbedder`).
     """
     settings = settings or get_settings()
     scripts = corpus_for(settings.corpus_dir).scripts
-    version = corpus_version(scripts)
     embedder = embedder or make_embedder(settings)
     config = json.dumps(embedder.config(), sort_keys=True)
-    key = (version, str(settings.corpus_dir), _target(settings), config, mode)
+    place = (str(settings.corpus_dir), _target(settings), config, mode)
     with _LOCK:
-        retriever = _RETRIEVERS.get(key)
+        version = _version_of(scripts)
+        retriever = _RETRIEVERS.get((version, *place))
         if retriever is None:
+            for old in [k for k in _RETRIEVERS if k[1:] == place]:
+                del _RETRIEVERS[old]
             collection = open_collection(open_client(settings), embedder)
             sync(collection, scripts, embedder)
             lexical = bm25_for(version, scripts, retrieval_data_dir(settings))
             dense = DenseIndex(collection, embedder, CENTROID_WEIGHT)
             retriever = HybridRetriever(dense, lexical, mode, FUSION, split_rules(settings))
-            _RETRIEVERS[key] = retriever
+            _RETRIEVERS[(version, *place)] = retriever
     return retriever
 
 
