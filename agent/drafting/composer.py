@@ -29,6 +29,8 @@ class ComposerStyle(BaseModel):
 
     openers: list[str]
     open_with: str
+    address_words: list[str] = Field(default_factory=list)
+    say_once: list[str] = Field(default_factory=list)
     standalone_only: list[str] = Field(default_factory=list)
     close_with: str = ""
     no_closer: list[str] = Field(default_factory=list)
@@ -122,7 +124,10 @@ class ScriptComposer:
             return Proposal(text=style.handoff, is_refusal=False, needs_review=True, notes=["no script fits"])
         values = {**grounding.shop.vars, **_order_values(grounding)}
         parts = [_strip_opener(fill(c.script.reply, values), style.openers) for c in chosen]
-        text = style.open_with + "".join(_as_sentence(p) for p in parts)
+        parts = parts[:1] + [_strip_opener(p, style.say_once) for p in parts[1:]]
+        first_clause = re.split(r"[，,。！？!?]", parts[0], maxsplit=1)[0]
+        opener = "" if any(w in first_clause for w in style.address_words) else style.open_with
+        text = opener + "".join(_as_sentence(p) for p in parts)
         if len(chosen) > 1 and style.close_with and chosen[-1].script.category not in style.no_closer:
             text += style.close_with
         return Proposal(
