@@ -86,17 +86,28 @@ class HybridRetriever:
         self.rules = rules
 
     def retrieve(self, query: str, k: int) -> list[Hit]:
-        text = normalize_query(query)
-        if not text.strip() or k <= 0:
-            return []
+        return self.retrieve_many([query], k)[0]
+
+    def retrieve_many(self, queries: list[str], k: int) -> list[list[Hit]]:
+        """``retrieve`` for several queries, their dense embeddings computed in one batch."""
+        texts = [normalize_query(q) for q in queries]
+        live = [i for i, t in enumerate(texts) if t.strip()]
+        results: list[list[Hit]] = [[] for _ in queries]
+        if not live or k <= 0:
+            return results
         depth = max(k, self.fusion.depth)
-        dense = self.dense.search([text], depth)[0] if self.mode != "bm25" and self.dense is not None else []
-        lexical = self.lexical.search(text, depth) if self.mode != "dense" and self.lexical is not None else []
-        if self.mode == "dense":
-            return [Hit(s.script_id, s.category, s.score, dense_rank=i) for i, s in enumerate(dense[:k], 1)]
-        if self.mode == "bm25":
-            return [Hit(s.script_id, s.category, s.score, bm25_rank=i) for i, s in enumerate(lexical[:k], 1)]
-        return fuse(dense, lexical, self.fusion)[:k]
+        use_dense = self.mode != "bm25" and self.dense is not None
+        dense_lists = self.dense.search([texts[i] for i in live], depth) if use_dense and self.dense else []
+        for n, i in enumerate(live):
+            dense = dense_lists[n] if use_dense else []
+            lexical = self.lexical.search(texts[i], depth) if self.mode != "dense" and self.lexical else []
+            if self.mode == "dense":
+                results[i] = [Hit(s.script_id, s.category, s.score, dense_rank=r) for r, s in enumerate(dense[:k], 1)]
+            elif self.mode == "bm25":
+                results[i] = [Hit(s.script_id, s.category, s.score, bm25_rank=r) for r, s in enumerate(lexical[:k], 1)]
+            else:
+                results[i] = fuse(dense, lexical, self.fusion)[:k]
+        return results
 
     def retrieve_questions(self, message: str, k: int) -> list[tuple[str, list[Hit]]]:
         """Each question of ``message`` (customer's words) with the scripts found for it."""
@@ -105,7 +116,10 @@ class HybridRetriever:
 
 def per_question(retriever: Retriever, message: str, k: int, rules: SplitRules) -> list[tuple[str, list[Hit]]]:
     """Each question of ``message`` (customer's words) with the scripts found for it."""
-    return [(question, retriever.retrieve(question, k)) for question in split_questions(message, rules)]
+    questions = split_questions(message, rules)
+    if isinstance(retriever, HybridRetriever):  # one embedding batch for all the questions
+        return list(zip(questions, retriever.retrieve_many(questions, k), strict=True))
+    return [(question, retriever.retrieve(question, k)) for question in questions]
 
 
 class FakeRetriever:

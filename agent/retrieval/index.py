@@ -216,65 +216,64 @@ def sync(
 
 
 class DenseIndex:
-    """Nearest scripts to each query: ``(best variant + w * centroid) / (1 + w)`` cosine similarity."""
+    """Nearest scripts to each query: ``(best variant + w * centroid) / (1 + w)`` cosine similarity.
+
+    One Chroma query per batch of questions, distances only: a document id names its script and
+    kind (``<script>#q3``, ``<script>#centroid``), so no metadata is read per query (reading it
+    cost several times the search itself). Categories are read once per index.
+    """
 
     def __init__(self, collection: Collection, embedder: Embedder, centroid_weight: float = 1.0) -> None:
         self.collection = collection
         self.embedder = embedder
         self.centroid_weight = centroid_weight
         self.fanout = 8
-        self._counts: tuple[int, int] | None = None
+        self._category: dict[str, str] | None = None
+        self._total = 0
 
-    def _sizes(self) -> tuple[int, int]:
-        if self._counts is None:
-            total = self.collection.count()
-            scripts = len(self.collection.get(where={"kind": "centroid"}, include=[])["ids"])
-            self._counts = (total - scripts, scripts)
-        return self._counts
-
-    def _query(self, vectors: list[Vector], kind: str, n: int) -> tuple[list[Any], list[Any]]:
-        res = self.collection.query(
-            query_embeddings=vectors,  # type: ignore[arg-type]
-            n_results=n,
-            where={"kind": kind},
-            include=["metadatas", "distances"],
-        )
-        return list(res["metadatas"] or []), list(res["distances"] or [])
+    def _categories(self) -> dict[str, str]:
+        if self._category is None:
+            got = self.collection.get(where={"kind": "centroid"}, include=["metadatas"])
+            self._category = {str(m["script_id"]): str(m["category"]) for m in got["metadatas"] or []}
+            self._total = self.collection.count()
+        return self._category
 
     def search(self, queries: list[str], depth: int) -> list[list[Scored]]:
-        texts, scripts = self._sizes()
-        if not queries or scripts == 0:
+        categories = self._categories()
+        if not queries or not categories:
             return [[] for _ in queries]
         try:
             vectors = self.embedder.embed_queries(queries)
-            tm, td = self._query(vectors, "text", min(texts, depth * self.fanout))
-            cm, cd = self._query(vectors, "centroid", min(scripts, depth * self.fanout))
+            res = self.collection.query(
+                query_embeddings=vectors,  # type: ignore[arg-type]
+                n_results=min(self._total, 2 * depth * self.fanout),
+                include=["distances"],
+            )
         except RetrievalError:
             raise
         except Exception as exc:
             raise RetrievalError(f"searching the index {self.collection.name} failed: {exc}") from None
         return [
-            self._rank(zip(t_meta, t_dist, strict=True), zip(c_meta, c_dist, strict=True), depth)
-            for t_meta, t_dist, c_meta, c_dist in zip(tm, td, cm, cd, strict=True)
+            self._rank(ids, dists, categories, depth)
+            for ids, dists in zip(res["ids"], res["distances"] or [], strict=True)
         ]
 
-    def _rank(
-        self, texts: Iterable[tuple[Any, float]], centroids: Iterable[tuple[Any, float]], depth: int
-    ) -> list[Scored]:
+    def _rank(self, ids: list[str], dists: list[float], categories: dict[str, str], depth: int) -> list[Scored]:
         best: dict[str, float] = {}
-        category: dict[str, str] = {}
-        for meta, dist in texts:
-            best.setdefault(str(meta["script_id"]), 1.0 - float(dist))
-            category[str(meta["script_id"])] = str(meta["category"])
         centroid: dict[str, float] = {}
-        for meta, dist in centroids:
-            centroid[str(meta["script_id"])] = 1.0 - float(dist)
-            category[str(meta["script_id"])] = str(meta["category"])
+        for doc_id, dist in zip(ids, dists, strict=True):
+            script_id, _, kind = doc_id.rpartition("#")
+            if script_id not in categories:
+                continue
+            if kind == "centroid":
+                centroid[script_id] = 1.0 - float(dist)
+            else:
+                best.setdefault(script_id, 1.0 - float(dist))
         floor_best = min(best.values(), default=0.0)
         floor_centroid = min(centroid.values(), default=0.0)
         w = self.centroid_weight
         scored = [
-            Scored(sid, category[sid], (best.get(sid, floor_best) + w * centroid.get(sid, floor_centroid)) / (1 + w))
-            for sid in category
+            Scored(sid, categories[sid], (best.get(sid, floor_best) + w * centroid.get(sid, floor_centroid)) / (1 + w))
+            for sid in best.keys() | centroid.keys()
         ]
-        return sorted(scored, key=lambda s: -s.score)[:depth]
+        return sorted(scored, key=lambda s: (-s.score, s.script_id))[:depth]
