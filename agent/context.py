@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from agent.errors import CorpusError
+from agent.datafile import load
 from agent.text import normalize_query
 from agent.types import Order, Script, Turn
 
@@ -21,23 +19,8 @@ class ContextRules(BaseModel):
     max_bare_chars: int = Field(default=4, ge=0)
 
 
-@lru_cache(maxsize=4)
-def _load(path: Path, mtime: float) -> ContextRules:
-    try:
-        return ContextRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except yaml.YAMLError as exc:
-        raise CorpusError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise CorpusError(f"{path}: field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-
-
 def load_context_rules(corpus_dir: Path) -> ContextRules:
-    path = corpus_dir / "context.yaml"
-    try:
-        return _load(path, path.stat().st_mtime)
-    except OSError:
-        return ContextRules()
+    return load(corpus_dir / "context.yaml", ContextRules, default=ContextRules())
 
 
 def is_followup(message: str, rules: ContextRules) -> bool:

@@ -26,9 +26,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agent.datafile import field_errors, read_yaml
 from agent.errors import CorpusError, UnknownShopError
 from agent.text import normalize_query
 from agent.types import Script, Shop
@@ -82,36 +82,16 @@ def content_hash(script: Script) -> str:
     return hashlib.sha256(script.model_dump_json().encode()).hexdigest()[:16]
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise CorpusError(f"{path}{where}: invalid YAML: {problem}") from None
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise CorpusError(f"{path}: not UTF-8 text") from None
-
-
-def _field_errors(exc: ValidationError) -> Iterator[str]:
-    for error in exc.errors():
-        loc = ".".join(str(p) for p in error["loc"]) or "(root)"
-        yield f"field {loc}: {error['msg']}"
-
-
 def _load_file(path: Path, problems: list[str]) -> tuple[Category | None, list[Script]]:
     try:
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
     except CorpusError as exc:
         problems.append(exc.message)
         return None, []
     try:
         parsed = _CategoryFile.model_validate(raw)
     except ValidationError as exc:
-        problems.extend(f"{path}: {line}" for line in _field_errors(exc))
+        problems.extend(f"{path}: {line}" for line in field_errors(exc))
         return None, []
     category = Category(parsed.category, parsed.label, path)
     scripts = []
@@ -120,7 +100,7 @@ def _load_file(path: Path, problems: list[str]) -> tuple[Category | None, list[S
         try:
             scripts.append(Script.model_validate({**entry, "category": parsed.category}))
         except (ValidationError, TypeError) as exc:
-            lines = _field_errors(exc) if isinstance(exc, ValidationError) else ["not a mapping"]
+            lines = field_errors(exc) if isinstance(exc, ValidationError) else ["not a mapping"]
             problems.extend(f"{path}: script {script_id}: {line}" for line in lines)
     return category, scripts
 
@@ -207,7 +187,7 @@ def _shop_raw(corpus_dir: Path, name: str) -> dict[str, Any]:
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or not path.is_file():
         known = ", ".join(shop_names(corpus_dir)) or "none"
         raise UnknownShopError(f"unknown shop {name!r}: known shops are {known}")
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise CorpusError(f"{path}: a shop file must be a mapping")
     return raw
@@ -223,7 +203,7 @@ def load_shop(corpus_dir: Path, name: str = "default") -> Shop:
         return Shop.model_validate(merged)
     except ValidationError as exc:
         path = corpus_dir / "shops" / f"{name}.yaml"
-        raise CorpusError(f"{path}: {next(_field_errors(exc))}") from None
+        raise CorpusError(f"{path}: {next(field_errors(exc))}") from None
 
 
 @lru_cache(maxsize=32)
@@ -282,4 +262,17 @@ def _extra_checkers() -> list[Any]:
     from agent.emergency import emergency_problems
     from agent.guardrails.corpus_check import tone_problems
 
-    return [tone_problems, emergency_problems]
+    return [tone_problems, emergency_problems, _data_file_problems]
+
+
+def _data_file_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
+    """The other files supervisors edit load: composer, context and redaction settings."""
+    from agent.context import load_context_rules
+    from agent.drafting.composer import load_style
+    from agent.redact import load_redactor
+
+    for loader in (load_style, load_context_rules, load_redactor):
+        try:
+            loader(corpus_dir)
+        except CorpusError as exc:
+            yield exc.message

@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from agent.corpus import Corpus, variables
+from agent.datafile import load
 from agent.errors import CorpusError
 from agent.text import normalize_query
 
@@ -68,27 +67,9 @@ class _EmergencyFile(BaseModel):
     rules: list[EmergencyRule] = Field(default_factory=list)
 
 
-@lru_cache(maxsize=4)
-def _load(path: Path, mtime: float) -> tuple[EmergencyRule, ...]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return tuple(_EmergencyFile.model_validate(raw).rules)
-    except yaml.YAMLError as exc:
-        raise CorpusError(f"{path}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise CorpusError(f"{path}: field {loc}: {first['msg']}") from None
-
-
 def load_rules(corpus_dir: Path) -> tuple[EmergencyRule, ...]:
     """The emergency rules; none when the file does not exist."""
-    path = corpus_dir / "emergency.yaml"
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        return ()
-    return _load(path, mtime)
+    return tuple(load(corpus_dir / "emergency.yaml", _EmergencyFile, default=_EmergencyFile()).rules)
 
 
 def active_match(corpus_dir: Path, message: str, now: datetime) -> EmergencyRule | None:

@@ -145,3 +145,24 @@ def test_console_script_prints_no_traceback_on_a_broken_corpus(corpus_dir: Path)
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "greeting.yaml" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("redaction.yaml", "patterns:\n  phone: '('\n", "field patterns.phone"),
+        (
+            "composer.yaml",
+            "openers: []\nopen_with: x\nhandoff: y\nmin_coverage: 2\nmin_shared_run: 3\n",
+            "min_coverage",
+        ),
+        ("context.yaml", "followup_cue: [那]\n", "followup_cue"),
+    ],
+)
+def test_other_data_files_are_validated(
+    corpus_dir: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, expected: str
+) -> None:
+    (corpus_dir / name).write_text(text, encoding="utf-8")
+    code, _, err = run_cli(capsys, "corpus", "validate")
+    assert code == 1
+    assert any(name in line and expected in line for line in err.splitlines()), err

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.corpus import fill
+from agent.datafile import load
 from agent.drafting.base import Candidate, Grounding, Proposal
-from agent.errors import CorpusError
 from agent.text import normalize_query
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -40,25 +38,8 @@ class ComposerStyle(BaseModel):
     agree_rank: int = Field(default=1, ge=0)
 
 
-@lru_cache(maxsize=4)
-def _load_style(path: Path, mtime: float) -> ComposerStyle:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return ComposerStyle.model_validate(raw)
-    except (OSError, yaml.YAMLError) as exc:
-        raise CorpusError(f"{path}: cannot load: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise CorpusError(f"{path}: field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-
-
 def load_style(corpus_dir: Path) -> ComposerStyle:
-    path = corpus_dir / "composer.yaml"
-    try:
-        mtime = path.stat().st_mtime
-    except OSError:
-        raise CorpusError(f"{path}: missing: the offline composer needs it") from None
-    return _load_style(path, mtime)
+    return load(corpus_dir / "composer.yaml", ComposerStyle)
 
 
 def _key(text: str) -> str:

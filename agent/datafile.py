@@ -1,0 +1,66 @@
+"""Data files supervisors edit (YAML), read into strict models and reloaded when they change.
+
+Every problem is a :class:`CorpusError` whose message names the file, and the line (bad YAML)
+or the field (a value the model refuses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from agent.errors import CorpusError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML of ``path``; a CorpusError naming the file (and line) otherwise."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise CorpusError(f"{path}{where}: invalid YAML: {problem}") from None
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CorpusError(f"{path}: not UTF-8 text") from None
+
+
+def field_errors(exc: ValidationError) -> Iterator[str]:
+    """One ``field a.b: message`` line per problem pydantic found."""
+    for error in exc.errors():
+        loc = ".".join(str(p) for p in error["loc"]) or "(root)"
+        yield f"field {loc}: {error['msg']}"
+
+
+def parse(path: Path, model: type[M], raw: Any) -> M:
+    try:
+        return model.model_validate({} if raw is None else raw)
+    except ValidationError as exc:
+        raise CorpusError(f"{path}: {next(field_errors(exc))}") from None
+
+
+@lru_cache(maxsize=64)
+def _cached(path: Path, model: type[BaseModel], mtime_ns: int, size: int) -> BaseModel:
+    return parse(path, model, read_yaml(path))
+
+
+def load(path: Path, model: type[M], default: M | None = None) -> M:
+    """``path`` read into ``model``, cached until the file changes; ``default`` when it is absent."""
+    try:
+        stat = path.stat()
+    except OSError:
+        if default is not None:
+            return default
+        raise CorpusError(f"{path}: missing") from None
+    loaded = _cached(path, model, stat.st_mtime_ns, stat.st_size)
+    assert isinstance(loaded, model)
+    return loaded
