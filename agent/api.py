@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Security
@@ -46,7 +46,7 @@ from agent.errors import (
     UnknownShopError,
 )
 from agent.guardrails import check
-from agent.shoptools import phrases, welcome
+from agent.shoptools import Phrase, Welcome, phrases, welcome
 from agent.store import Store, open_store
 from agent.types import Citation, Finding, Message, Order, Script, Turn
 
@@ -164,22 +164,6 @@ class FeedbackOut(BaseModel):
     draft_id: str
     action: Literal["accepted", "edited", "rejected"]
     recorded_at: str
-
-
-class WelcomeOut(BaseModel):
-    shop: str
-    text: str
-    ok: bool
-    violations: list[Finding]
-
-
-class PhraseOut(BaseModel):
-    script_id: str
-    category: str
-    label: str
-    title: str
-    text: str
-    declines: bool
 
 
 class ErrorBody(BaseModel):
@@ -440,14 +424,13 @@ def _routes(app: FastAPI) -> None:
         )
         return JSONResponse(out.model_dump(), status_code=201)
 
-    @app.get("/v1/welcome", response_model=WelcomeOut, responses=ERRORS, tags=["shop tools"])
+    @app.get("/v1/welcome", response_model=Welcome, responses=ERRORS, tags=["shop tools"])
     async def get_welcome(key: KeyName, svc: Svc, shop: str = "default") -> JSONResponse:
         """The shop's first-message auto-reply (千牛 自动回复), checked by the guardrail."""
         result = await run_in_threadpool(welcome, svc.settings.corpus_dir, shop)
-        out = WelcomeOut(shop=result.shop, text=result.text, ok=result.ok, violations=result.findings)
-        return JSONResponse(out.model_dump())
+        return JSONResponse(result.model_dump())
 
-    @app.get("/v1/phrases", response_model=list[PhraseOut], responses=ERRORS, tags=["shop tools"])
+    @app.get("/v1/phrases", response_model=list[Phrase], responses=ERRORS, tags=["shop tools"])
     async def get_phrases(
         key: KeyName,
         svc: Svc,
@@ -457,7 +440,7 @@ def _routes(app: FastAPI) -> None:
     ) -> JSONResponse:
         """Quick phrases (快捷短语) drawn from the scripts, shop values filled; filter by category and text."""
         found = await run_in_threadpool(phrases, svc.settings.corpus_dir, shop, category, search)
-        return JSONResponse([asdict(p) for p in found])
+        return JSONResponse([p.model_dump() for p in found])
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from agent.corpus import corpus_for, fill, shop_for
 from agent.errors import NotFoundError
@@ -11,16 +12,14 @@ from agent.text import normalize_query
 from agent.types import Finding
 
 
-@dataclass(frozen=True)
-class Welcome:
+class Welcome(BaseModel):
     shop: str
     text: str
     ok: bool
-    findings: list[Finding]
+    violations: list[Finding]
 
 
-@dataclass(frozen=True)
-class Phrase:
+class Phrase(BaseModel):
     script_id: str
     category: str
     label: str
@@ -38,7 +37,7 @@ def welcome(corpus_dir: Path, shop: str = "default") -> Welcome:
     if not text:
         raise NotFoundError(f"shop {shop!r} has no welcome message: add `welcome:` to its shop file")
     verdict = check(text)
-    return Welcome(shop=profile.name, text=text, ok=verdict.ok, findings=verdict.findings)
+    return Welcome(shop=profile.name, text=text, ok=verdict.ok, violations=verdict.findings)
 
 
 def phrases(
@@ -60,5 +59,14 @@ def phrases(
         if needle and needle not in haystack:
             continue
         label = corpus.categories[script.category].label
-        found.append(Phrase(script.id, script.category, label, script.title, text, script.declines))
+        found.append(
+            Phrase(
+                script_id=script.id,
+                category=script.category,
+                label=label,
+                title=script.title,
+                text=text,
+                declines=script.declines,
+            )
+        )
     return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from itertools import groupby
 
 import typer
@@ -21,11 +20,11 @@ def welcome_cmd(
     """The shop's welcome auto-reply (first message), checked by the guardrail."""
     result = welcome(get_settings().corpus_dir, shop)
     if as_json:
-        typer.echo(json.dumps(asdict(result), ensure_ascii=False, default=lambda f: f.model_dump()))
+        typer.echo(result.model_dump_json())
     else:
         typer.echo(result.text)
     if not result.ok:
-        rules = ", ".join(f.rule for f in result.findings)
+        rules = ", ".join(f.rule for f in result.violations)
         fail(f"the welcome message of shop {shop!r} breaks tone rules: {rules}")
 
 
@@ -39,7 +38,7 @@ def phrases_cmd(
     """Quick phrases (快捷短语) drawn from the scripts, grouped by category."""
     found = phrases(get_settings().corpus_dir, shop=shop, category=category, search=search)
     if as_json:
-        typer.echo(json.dumps([asdict(p) for p in found], ensure_ascii=False))
+        typer.echo(json.dumps([p.model_dump() for p in found], ensure_ascii=False))
         return
     if not found:
         typer.echo("no phrases match", err=True)
