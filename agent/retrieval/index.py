@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from agent.corpus import content_hash
 from agent.errors import RetrievalError
 from agent.retrieval.embedder import Embedder, KefuEmbeddingFunction, Vector
@@ -215,12 +217,29 @@ def sync(
 # --- search ----------------------------------------------------------------------------
 
 
+Matrix = np.ndarray[Any, np.dtype[np.float32]]
+
+
+def _nearest(similarities: Matrix, n: int) -> list[int]:
+    """Indices of the ``n`` largest similarities, largest first (ties by position)."""
+    if n < len(similarities):
+        part = np.argpartition(-similarities, n - 1)[:n]
+        return [int(i) for i in part[np.argsort(-similarities[part], kind="stable")]]
+    return [int(i) for i in np.argsort(-similarities, kind="stable")]
+
+
+def _unit(matrix: Matrix) -> Matrix:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
 class DenseIndex:
     """Nearest scripts to each query: ``(best variant + w * centroid) / (1 + w)`` cosine similarity.
 
-    One Chroma query per batch of questions, distances only: a document id names its script and
-    kind (``<script>#q3``, ``<script>#centroid``), so no metadata is read per query (reading it
-    cost several times the search itself). Categories are read once per index.
+    Chroma holds the vectors (persistent, updated incrementally, shareable through a server); they
+    are read once per index and scored exactly in memory. Chroma's HNSW search is approximate and
+    its graph differs from build to build, which made the same corpus rank differently on two
+    machines; exact scoring of a few thousand vectors costs about a millisecond.
     """
 
     def __init__(self, collection: Collection, embedder: Embedder, centroid_weight: float = 1.0) -> None:
@@ -228,52 +247,67 @@ class DenseIndex:
         self.embedder = embedder
         self.centroid_weight = centroid_weight
         self.fanout = 8
-        self._category: dict[str, str] | None = None
-        self._total = 0
+        self._loaded = False
+        self._scripts: list[str] = []
+        self._categories: list[str] = []
+        self._variant_owner: np.ndarray[Any, np.dtype[np.intp]] = np.zeros(0, dtype=np.intp)
+        self._variants: Matrix = np.zeros((0, 0), dtype=np.float32)
+        self._centroids: Matrix = np.zeros((0, 0), dtype=np.float32)
 
-    def _categories(self) -> dict[str, str]:
-        if self._category is None:
-            got = self.collection.get(where={"kind": "centroid"}, include=["metadatas"])
-            self._category = {str(m["script_id"]): str(m["category"]) for m in got["metadatas"] or []}
-            self._total = self.collection.count()
-        return self._category
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        got = self.collection.get(include=["embeddings", "metadatas"])
+        vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+        index: dict[str, int] = {}
+        owners, variant_rows, centroid_rows = [], [], {}
+        for row, (doc_id, meta) in enumerate(zip(got["ids"], got["metadatas"] or [], strict=True)):
+            script_id, _, kind = doc_id.rpartition("#")
+            if script_id not in index:
+                index[script_id] = len(self._scripts)
+                self._scripts.append(script_id)
+                self._categories.append(str(meta["category"]))
+            if kind == "centroid":
+                centroid_rows[index[script_id]] = row
+            else:
+                variant_rows.append(row)
+                owners.append(index[script_id])
+        self._variant_owner = np.asarray(owners, dtype=np.intp)
+        self._variants = _unit(vectors[variant_rows])
+        self._centroids = _unit(vectors[[centroid_rows.get(i, 0) for i in range(len(self._scripts))]])
+        self._loaded = True
 
     def search(self, queries: list[str], depth: int) -> list[list[Scored]]:
-        categories = self._categories()
-        if not queries or not categories:
-            return [[] for _ in queries]
         try:
-            vectors = self.embedder.embed_queries(queries)
-            res = self.collection.query(
-                query_embeddings=vectors,  # type: ignore[arg-type]
-                n_results=min(self._total, 2 * depth * self.fanout),
-                include=["distances"],
-            )
+            self._load()
+            if not queries or not self._scripts:
+                return [[] for _ in queries]
+            query = _unit(np.asarray(self.embedder.embed_queries(queries), dtype=np.float32))
         except RetrievalError:
             raise
         except Exception as exc:
             raise RetrievalError(f"searching the index {self.collection.name} failed: {exc}") from None
-        return [
-            self._rank(ids, dists, categories, depth)
-            for ids, dists in zip(res["ids"], res["distances"] or [], strict=True)
-        ]
+        variant_sims = query @ self._variants.T
+        centroid_sims = query @ self._centroids.T
+        n = depth * self.fanout
+        return [self._rank(v, c, n, depth) for v, c in zip(variant_sims, centroid_sims, strict=True)]
 
-    def _rank(self, ids: list[str], dists: list[float], categories: dict[str, str], depth: int) -> list[Scored]:
-        best: dict[str, float] = {}
-        centroid: dict[str, float] = {}
-        for doc_id, dist in zip(ids, dists, strict=True):
-            script_id, _, kind = doc_id.rpartition("#")
-            if script_id not in categories:
-                continue
-            if kind == "centroid":
-                centroid[script_id] = 1.0 - float(dist)
-            else:
-                best.setdefault(script_id, 1.0 - float(dist))
+    def _rank(self, variant_sims: Matrix, centroid_sims: Matrix, n: int, depth: int) -> list[Scored]:
+        """The scripts of the ``n`` nearest variants and ``n`` nearest centroids, scored; a script
+        missing from one list takes that list's lowest score (the tuned fusion assumes this)."""
+        best: dict[int, float] = {}
+        for row in _nearest(variant_sims, n):
+            best.setdefault(int(self._variant_owner[row]), float(variant_sims[row]))
+        centroid = {int(i): float(centroid_sims[i]) for i in _nearest(centroid_sims, n)}
         floor_best = min(best.values(), default=0.0)
         floor_centroid = min(centroid.values(), default=0.0)
         w = self.centroid_weight
         scored = [
-            Scored(sid, categories[sid], (best.get(sid, floor_best) + w * centroid.get(sid, floor_centroid)) / (1 + w))
-            for sid in best.keys() | centroid.keys()
+            Scored(
+                self._scripts[i],
+                self._categories[i],
+                (best.get(i, floor_best) + w * centroid.get(i, floor_centroid)) / (1 + w),
+            )
+            for i in best.keys() | centroid.keys()
         ]
         return sorted(scored, key=lambda s: (-s.score, s.script_id))[:depth]
