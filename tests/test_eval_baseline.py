@@ -44,6 +44,11 @@ def test_the_script_suite_holds_the_committed_baseline(
     baseline = json.loads(BASELINE.read_text(encoding="utf-8"))
 
     assert below_baseline(run, baseline) == []
+    # Every golden draft passes the guardrail with status ok or is marked for review; none is both.
+    drafts = [case["draft"] for case in run.cases]
+    assert len(drafts) == run.summary["cases"]
+    assert [d for d in drafts if d["status"] == "ok" and d["violations"]] == []
+    assert all(d["status"] in ("ok", "needs_review") for d in drafts)
     assert set(baseline["metrics"]) >= {"rouge_l", "chrf", "bleu", "must_include", "tone", "refusal", "hit_at_k"}
     assert run.summary["errors"] == 0 and run.summary["cases"] == baseline["cases"]
     assert code == 0, run.summary["threshold_failures"]
