@@ -46,6 +46,7 @@ from agent.errors import (
     UnknownShopError,
 )
 from agent.guardrails import check
+from agent.retrieval.index import ping as ping_index
 from agent.shoptools import Phrase, Welcome, phrases, welcome
 from agent.store import Store, open_store
 from agent.types import Citation, Finding, Message, Order, Script, Turn
@@ -353,6 +354,7 @@ class Services:
         elif self.warm_text is not None:
             try:
                 self.drafting().retriever().retrieve(self.warm_text, 1)
+                ping_index(self.settings)
             except Exception as exc:  # the index went away (a Chroma server down): not ready
                 checks["index"] = f"{exc.code}: {exc.message}" if isinstance(exc, KefuError) else repr(exc)
         if self.warm_problem is not None:

@@ -103,6 +103,20 @@ def open_client(settings: Settings) -> ClientAPI:
         raise RetrievalError(f"cannot open the Chroma index at {where}: {exc}") from None
 
 
+def ping(settings: Settings) -> None:
+    """Raise RetrievalError unless the Chroma index (a server when ``chroma_host`` is set) answers.
+
+    Searching reads vectors once per index, so a search no longer shows that a server went away.
+    """
+    try:
+        open_client(settings).heartbeat()
+    except RetrievalError:
+        raise
+    except Exception as exc:
+        where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
+        raise RetrievalError(f"the Chroma index at {where} does not answer: {exc}") from None
+
+
 def open_collection(client: ClientAPI, embedder: Embedder) -> Collection:
     try:
         return client.get_or_create_collection(
