@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from agent.cli import app, fail
+from agent.datafile import field_errors
 from agent.drafting.pipeline import draft_reply
 from agent.errors import InputError, KefuError
 from agent.types import Draft, Order, Turn
@@ -28,9 +29,7 @@ def _load_order(path: Path | None) -> Order | None:
     except OSError as exc:
         raise InputError(f"--order {path}: cannot read: {exc.strerror}") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(root)"
-        raise InputError(f"--order {path}: field {where}: {first['msg']}") from None
+        raise InputError(f"--order {path}: {next(field_errors(exc))}") from None
 
 
 def _print_human(draft: Draft) -> None:
@@ -59,9 +58,7 @@ def _jsonl_line(line: str, default_shop: str, backend: str | None) -> dict[str, 
         turns = [Turn.model_validate(t) for t in req.get("turns") or []]
         draft = draft_reply(query, shop=str(req.get("shop") or default_shop), backend=backend, order=order, turns=turns)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return {"id": rid, "error": {"code": "invalid_input", "message": f"field {where}: {first['msg']}"}}
+        return {"id": rid, "error": {"code": "invalid_input", "message": next(field_errors(exc))}}
     except KefuError as exc:
         return {"id": rid, "error": {"code": exc.code, "message": exc.message}}
     return {"id": rid, **draft.public()}
