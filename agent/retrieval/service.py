@@ -32,14 +32,14 @@ from agent.types import Script
 # Chosen with bench/bench_retrieval.py on two sets that pull different ways: leave-out
 # paraphrases (short; dense far ahead of BM25) and the golden messages (whole messages; the
 # two close). Dense leads (weight 2) and BM25 reorders its top candidates. hit@1/hit@3 on
-# leave-out (six splits), then hit@1/hit@3/hit@5 on golden (per question of each message):
-#   dense              0.671/0.883   0.792/0.934/-
-#   bm25               0.583/0.787   0.792/0.926/-
-#   hybrid (10, 2)     0.662/0.887   0.802/0.952/0.984   <- shipped
-#   hybrid (5, 2)      0.673/0.894   0.802/0.952/0.979
-#   hybrid (1, 2)      0.682/0.897   0.802/0.936/0.981
-#   hybrid (60, 1)     0.633/0.875   0.808/0.949/0.976   (textbook RRF: below dense on leave-out)
-# The golden set is the drafting distribution and the drafter reads the top 5, so it decides.
+# leave-out (3 splits, 2 variants held out per script), hit@1/hit@3/hit@5 on golden:
+#   dense              0.684/0.876   0.797/0.934/0.960
+#   bm25               0.581/0.783   0.792/0.926/0.955
+#   hybrid (10, 2)     0.665/0.865   0.802/0.952/0.984   <- shipped
+#   hybrid (1, 2)      0.683/0.886   0.802/0.936/0.981   (best on leave-out)
+#   hybrid (60, 1)         -         0.808/0.949/0.976   (textbook RRF)
+# On leave-out no fusion beats dense by more than a query or two; on golden, the drafting
+# distribution, hybrid gains clearly, and the drafter reads the top 5: golden decides.
 FUSION = Fusion(rrf_k=10.0, dense_weight=2.0, bm25_weight=1.0, depth=20)
 CENTROID_WEIGHT = 2.0
 
