@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import chromadb
@@ -25,7 +26,8 @@ from agent.retrieval import (
     update_index,
 )
 from agent.retrieval.embedder import KefuEmbeddingFunction
-from agent.retrieval.index import chroma_settings, collection_name, open_client, open_collection
+from agent.retrieval.index import DenseIndex, chroma_settings, collection_name, open_client, open_collection
+from agent.retrieval.service import CENTROID_WEIGHT
 from tests.fakes.openai_server import FakeOpenAIServer
 
 # A small corpus of five scripts: category -> script id -> (title, questions).
@@ -154,6 +156,18 @@ def test_the_retriever_is_reused_until_the_corpus_changes(corpus_dir: Path) -> N
     after = get_retriever(settings, embedder=embedder)
     assert after is not first
     assert "returns.refund_time" not in {h.script_id for h in after.retrieve("退款多久到账", 5)}
+
+
+def test_concurrent_first_searches_agree_with_a_serial_one(corpus_dir: Path) -> None:
+    settings = get_settings()
+    embedder = HashEmbedder()
+    warm = get_retriever(settings, embedder=embedder)
+    queries = ["能便宜点吗", "用哪家快递", "退款多久到账", "可以退货吗"] * 4
+    serial = [warm.dense.search([q], 5) for q in queries]  # type: ignore[union-attr]
+    for _ in range(5):
+        cold = DenseIndex(open_collection(open_client(settings), embedder), embedder, CENTROID_WEIGHT)
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(cold.search, [[q] for q in queries], [5] * len(queries))) == serial
 
 
 def test_rebuild_embeds_everything_again(corpus_dir: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -261,7 +262,9 @@ class DenseIndex:
         self.embedder = embedder
         self.centroid_weight = centroid_weight
         self.fanout = 8
+        self._lock = threading.Lock()
         self._loaded = False
+        self._lock = threading.Lock()
         self._scripts: list[str] = []
         self._categories: list[str] = []
         self._variant_owner: np.ndarray[Any, np.dtype[np.intp]] = np.zeros(0, dtype=np.intp)
@@ -269,27 +272,32 @@ class DenseIndex:
         self._centroids: Matrix = np.zeros((0, 0), dtype=np.float32)
 
     def _load(self) -> None:
-        if self._loaded:
-            return
-        got = self.collection.get(include=["embeddings", "metadatas"])
-        vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
-        index: dict[str, int] = {}
-        owners, variant_rows, centroid_rows = [], [], {}
-        for row, (doc_id, meta) in enumerate(zip(got["ids"], got["metadatas"] or [], strict=True)):
-            script_id, _, kind = doc_id.rpartition("#")
-            if script_id not in index:
-                index[script_id] = len(self._scripts)
-                self._scripts.append(script_id)
-                self._categories.append(str(meta["category"]))
-            if kind == "centroid":
-                centroid_rows[index[script_id]] = row
-            else:
-                variant_rows.append(row)
-                owners.append(index[script_id])
-        self._variant_owner = np.asarray(owners, dtype=np.intp)
-        self._variants = _unit(vectors[variant_rows])
-        self._centroids = _unit(vectors[[centroid_rows.get(i, 0) for i in range(len(self._scripts))]])
-        self._loaded = True
+        """Read every vector once; safe when several threads search the new index at once."""
+        with self._lock:
+            if self._loaded:
+                return
+            got = self.collection.get(include=["embeddings", "metadatas"])
+            vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+            index: dict[str, int] = {}
+            scripts: list[str] = []
+            categories: list[str] = []
+            owners, variant_rows, centroid_rows = [], [], {}
+            for row, (doc_id, meta) in enumerate(zip(got["ids"], got["metadatas"] or [], strict=True)):
+                script_id, _, kind = doc_id.rpartition("#")
+                if script_id not in index:
+                    index[script_id] = len(scripts)
+                    scripts.append(script_id)
+                    categories.append(str(meta["category"]))
+                if kind == "centroid":
+                    centroid_rows[index[script_id]] = row
+                else:
+                    variant_rows.append(row)
+                    owners.append(index[script_id])
+            self._scripts, self._categories = scripts, categories
+            self._variant_owner = np.asarray(owners, dtype=np.intp)
+            self._variants = _unit(vectors[variant_rows])
+            self._centroids = _unit(vectors[[centroid_rows.get(i, 0) for i in range(len(scripts))]])
+            self._loaded = True
 
     def search(self, queries: list[str], depth: int) -> list[list[Scored]]:
         try:
