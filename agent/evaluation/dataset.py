@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.datafile import field_errors
 from agent.errors import EvalError
 from agent.types import Order, Turn
 
@@ -61,9 +62,7 @@ def parse_cases(lines: Iterable[str], source: str) -> list[GoldenCase]:
         try:
             case = GoldenCase.model_validate(raw)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"]) or "(root)"
-            raise EvalError(f"{source}:{number}: field {where}: {error['msg']}") from None
+            raise EvalError(f"{source}:{number}: {next(field_errors(exc))}") from None
         if case.id in seen:
             raise EvalError(f"{source}:{number}: field id: duplicate id {case.id!r}")
         seen.add(case.id)

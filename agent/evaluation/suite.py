@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.datafile import field_errors
 from agent.errors import EvalError
 from agent.evaluation.metrics import METRICS, unknown_metrics
 
@@ -111,7 +112,5 @@ def load_suite(path: Path) -> Suite:
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "(root)"
-        raise EvalError(f"{path}: field {where}: {error['msg']}") from None
+        raise EvalError(f"{path}: {next(field_errors(exc))}") from None
     return suite.model_copy(update={"path": path.resolve(), "sha256": hashlib.sha256(data).hexdigest()})
