@@ -10,6 +10,7 @@ import chromadb
 import pytest
 import yaml
 from chromadb.api.client import SharedSystemClient
+from threadpoolctl import ThreadpoolController
 
 from agent.config import REPO_ROOT, Settings, get_settings
 from agent.corpus import load_corpus
@@ -26,7 +27,14 @@ from agent.retrieval import (
     update_index,
 )
 from agent.retrieval.embedder import KefuEmbeddingFunction
-from agent.retrieval.index import DenseIndex, chroma_settings, collection_name, open_client, open_collection
+from agent.retrieval.index import (
+    DenseIndex,
+    _one_blas_thread,
+    chroma_settings,
+    collection_name,
+    open_client,
+    open_collection,
+)
 from agent.retrieval.service import CENTROID_WEIGHT
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -170,6 +178,15 @@ def test_concurrent_first_searches_agree_with_a_serial_one(corpus_dir: Path) -> 
             assert list(pool.map(cold.search, [[q] for q in queries], [5] * len(queries))) == serial
 
 
+def test_dense_scoring_uses_one_blas_thread_and_leaves_the_process_setting_alone(corpus_dir: Path) -> None:
+    controller = ThreadpoolController()
+    before = [lib["num_threads"] for lib in controller.select(user_api="blas").info()]
+    with _one_blas_thread():
+        assert all(lib["num_threads"] == 1 for lib in ThreadpoolController().select(user_api="blas").info())
+    assert get_retriever(get_settings(), embedder=HashEmbedder()).retrieve("能便宜点吗", 3)
+    assert [lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()] == before
+
+
 def test_rebuild_embeds_everything_again(corpus_dir: Path) -> None:
     settings = get_settings()
     embedder = HashEmbedder()
@@ -289,8 +306,11 @@ def test_each_question_of_a_message_is_retrieved_on_its_own(corpus_dir: Path) ->
 SPLITS = [
     (
         "亲，这件衣服能便宜点吗？今天下单什么时候发货，用什么快递？",
-        ["亲，这件衣服能便宜点吗？", "今天下单什么时候发货，用什么快递？"],
+        ["亲，这件衣服能便宜点吗？", "今天下单什么时候发货", "用什么快递？"],
     ),
+    ("運費多少，什麼時候能發", ["運費多少", "什麼時候能發"]),
+    ("请问什么时候发货，我这边急用", ["请问什么时候发货，我这边急用"]),
+    ("我在成都，用什么快递", ["我在成都，用什么快递"]),
     ("能便宜点吗，顺便问下用什么快递", ["能便宜点吗", "顺便问下用什么快递"]),
     ("什么时候发货？还有，运费险有吗", ["什么时候发货？", "还有，运费险有吗"]),
     ("L码的蓝色还有货吗", ["L码的蓝色还有货吗"]),
@@ -317,11 +337,20 @@ def test_split_rules_are_read_from_the_corpus(corpus_dir: Path) -> None:
     shutil.copytree(REPO_ROOT / "corpus" / "retrieval", corpus_dir / "retrieval")
     rules = corpus_dir / "retrieval" / "split.yaml"
     rules.write_text(rules.read_text(encoding="utf-8").replace("  - 另外\n", ""), encoding="utf-8")
-    message = "几点前发货，另外用哪家快递"
+    message = "几点前发货，另外送运费险吗"
     assert split_questions(message, split_rules(Settings(corpus_dir=REPO_ROOT / "corpus"))) == [
         "几点前发货",
-        "另外用哪家快递",
+        "另外送运费险吗",
     ]
+    assert split_questions(message, split_rules(get_settings())) == [message]
+
+
+def test_an_edit_to_the_split_rules_applies_without_a_restart(corpus_dir: Path) -> None:
+    shutil.copytree(REPO_ROOT / "corpus" / "retrieval", corpus_dir / "retrieval")
+    rules = corpus_dir / "retrieval" / "split.yaml"
+    message = "运费多少，什么时候能发"
+    assert split_questions(message, split_rules(get_settings())) == ["运费多少", "什么时候能发"]
+    rules.write_text(rules.read_text(encoding="utf-8").replace("  - 什么\n", ""), encoding="utf-8")
     assert split_questions(message, split_rules(get_settings())) == [message]
 
 

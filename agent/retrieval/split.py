@@ -9,14 +9,12 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.config import REPO_ROOT
-from agent.errors import CorpusError
+from agent.datafile import load
 from agent.text import fold_width, sanitize, to_simplified
 
 _WORD = re.compile(r"\w", re.UNICODE)
@@ -29,25 +27,16 @@ class SplitRules(BaseModel):
     particles: str = ""
     commas: str = ""
     connectors: tuple[str, ...] = ()
+    question_words: tuple[str, ...] = ()
     min_chars: int = Field(default=3, ge=0)
 
 
 SHIPPED_RULES = REPO_ROOT / "corpus" / "retrieval" / "split.yaml"
 
 
-@lru_cache(maxsize=4)
 def load_rules(path: Path = SHIPPED_RULES) -> SplitRules:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return SplitRules.model_validate(raw)
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError:
-        raise CorpusError(f"{path}: invalid YAML") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(root)"
-        raise CorpusError(f"{path}: field {loc}: {first['msg']}") from None
+    """The rules in ``path``, re-read when a supervisor edits the file."""
+    return load(path, SplitRules)
 
 
 def _matching_form(text: str) -> str:
@@ -76,7 +65,25 @@ class _Cutter:
                 cuts.add(end)
             if i > 0 and form[i - 1] in starts_clause and any(form.startswith(c, i) for c in r.connectors):
                 cuts.add(i)
+        cuts.update(self._between_questions(form))
         return sorted(cuts)
+
+    def _between_questions(self, form: str) -> list[int]:
+        """Cuts after the commas that separate two clauses which each ask something."""
+        words = self.rules.question_words
+        if not words:
+            return []
+        clauses = [m.span() for m in re.finditer(f"[^{re.escape(self.rules.marks + self.rules.commas)}]+", form)]
+        asks = [any(w in form[a:b] for w in words) for a, b in clauses]
+        return [
+            clauses[n + 1][0]
+            for n in range(len(clauses) - 1)
+            if asks[n] and asks[n + 1] and _only_commas(form[clauses[n][1] : clauses[n + 1][0]], self.rules)
+        ]
+
+
+def _only_commas(gap: str, rules: SplitRules) -> bool:
+    return bool(gap) and all(ch in rules.commas for ch in gap)
 
 
 def _words(text: str) -> int:
