@@ -108,7 +108,7 @@ def compare_runs(a: Run, b: Run) -> Comparison:
 
 # --- the committed baseline the CI gate holds a run to -------------------------------------
 
-BASELINE_TOLERANCE = 1e-6  # float noise only
+BASELINE_TOLERANCE = 1e-5  # float noise only: float32 embeddings differ in the last bits between CPUs
 
 
 def baseline_from(run: Run) -> dict[str, Any]:
