@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -266,13 +266,20 @@ def _extra_checkers() -> list[Any]:
 
 
 def _data_file_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
-    """The other files supervisors edit load: composer, context and redaction settings."""
+    """The other files supervisors edit load: composer, context, redaction and split settings."""
     from agent.context import load_context_rules
     from agent.drafting.composer import load_style
     from agent.redact import load_redactor
+    from agent.retrieval.split import load_rules
 
-    for loader in (load_style, load_context_rules, load_redactor):
+    split = corpus_dir / "retrieval" / "split.yaml"
+    loaders: list[Callable[[], object]] = [
+        partial(f, corpus_dir) for f in (load_style, load_context_rules, load_redactor)
+    ]
+    if split.is_file():
+        loaders.append(partial(load_rules, split))
+    for loader in loaders:
         try:
-            loader(corpus_dir)
+            loader()
         except CorpusError as exc:
             yield exc.message

@@ -157,11 +157,13 @@ def test_console_script_prints_no_traceback_on_a_broken_corpus(corpus_dir: Path)
             "min_coverage",
         ),
         ("context.yaml", "followup_cue: [那]\n", "followup_cue"),
+        ("retrieval/split.yaml", "marks: '？'\nquestion_pattern: '(\\w'\n", "question_pattern"),
     ],
 )
 def test_other_data_files_are_validated(
     corpus_dir: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, expected: str
 ) -> None:
+    (corpus_dir / name).parent.mkdir(exist_ok=True)
     (corpus_dir / name).write_text(text, encoding="utf-8")
     code, _, err = run_cli(capsys, "corpus", "validate")
     assert code == 1

@@ -64,6 +64,18 @@ def test_traditional_and_simplified_find_the_same_script(drafter: Drafter) -> No
     assert simplified.citations[0].id == traditional.citations[0].id
 
 
+def test_a_short_statement_after_an_answered_question_is_context_not_a_question(drafter: Drafter) -> None:
+    alone = drafter.draft(Message(text="你们默认发什么快递？"), backend="script")
+    assert alone.status == "ok", alone.notes
+    with_place = drafter.draft(Message(text="你们默认发什么快递？我在成都"), backend="script")
+    assert with_place.status == "ok", with_place.notes
+    assert [c.id for c in with_place.citations][:1] == [c.id for c in alone.citations][:1]
+    # Something longer that asks nothing is not waved through as context.
+    unknown = drafter.draft(Message(text="你们默认发什么快递？qwzx plmk vbnr"), backend="script")
+    assert unknown.status == "needs_review"
+    assert "1 question(s) had no fitting script" in unknown.notes
+
+
 def test_nothing_fits_hands_over_for_review(drafter: Drafter) -> None:
     draft = drafter.draft(Message(text="qwzx plmk vbnr"), backend="script")
     assert draft.status == "needs_review"

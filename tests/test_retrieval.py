@@ -328,6 +328,24 @@ def test_a_message_is_split_into_its_questions(message: str, questions: list[str
     assert split_questions(message, split_rules(get_settings())) == questions
 
 
+@pytest.mark.parametrize(
+    ("piece", "asks", "context"),
+    [
+        ("我在成都", False, True),
+        ("寄到杭州", False, True),
+        ("說實話", False, True),
+        ("库存够不够", True, False),
+        ("运费谁出", True, False),
+        ("帮我改个地址", True, False),
+        ("有货吗", True, False),
+        ("打开包裹发现外套袖口那里撕开了一道口子", False, False),  # too long to pass as context
+    ],
+)
+def test_a_piece_that_asks_nothing_and_is_short_is_context(piece: str, asks: bool, context: bool) -> None:
+    rules = split_rules(get_settings())
+    assert (rules.asks(piece), rules.is_context(piece)) == (asks, context)
+
+
 def test_a_corpus_without_its_own_rules_uses_the_shipped_ones(corpus_dir: Path) -> None:
     shipped = split_rules(Settings(corpus_dir=REPO_ROOT / "corpus"))
     assert split_rules(get_settings()) == shipped

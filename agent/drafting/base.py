@@ -26,10 +26,15 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Question:
-    """One question of the customer's message and the scripts retrieved for it, best first."""
+    """One question of the customer's message and the scripts retrieved for it, best first.
+
+    ``context`` marks a short piece that asks nothing and follows a question (我在成都 after
+    用哪家快递): a draft need not answer it on its own.
+    """
 
     text: str
     candidates: tuple[Candidate, ...]
+    context: bool = False
 
 
 @dataclass(frozen=True)

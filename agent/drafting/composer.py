@@ -124,12 +124,14 @@ def _choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate]
     """The best fitting script per question, and how many questions got none."""
     picked: dict[str, Candidate] = {}
     unanswered = 0
+    previous_answered = False
     for question in grounding.questions:
         best = next((c for c in question.candidates if fits(question.text, c, style)), None)
-        if best is None:
-            unanswered += 1
-        else:
+        if best is not None:
             picked.setdefault(best.script.id, best)
+        elif not (question.context and previous_answered):
+            unanswered += 1  # a context piece (寄到杭州) after an answered question need not be answered
+        previous_answered = best is not None or (question.context and previous_answered)
     chosen = list(picked.values())
     substantive = [c for c in chosen if c.script.category not in style.standalone_only]
     if substantive:

@@ -25,6 +25,7 @@ from agent.errors import BackendError, EmptyMessageError, MessageTooLongError
 from agent.guardrails import check
 from agent.redact import load_redactor
 from agent.retrieval import Hit, Retriever, retrieve_questions
+from agent.retrieval.service import split_rules
 from agent.text import sanitize
 from agent.types import Citation, Conditions, Draft, Finding, Message, Order, Script, Source, Turn, Verdict
 
@@ -106,10 +107,12 @@ class Drafter:
         now = self.clock()
         questions = []
         found = retrieve_questions(query, settings.top_k, retriever=self.retriever(), settings=settings)
-        for question, hits in found:
+        rules = split_rules(settings)
+        for n, (question, hits) in enumerate(found):
+            context = n > 0 and rules.is_context(question)
             rule = active_match(corpus_dir, question, now)
             if rule is not None:
-                questions.append(Question(question, (_emergency_candidate(rule, scripts),)))
+                questions.append(Question(question, (_emergency_candidate(rule, scripts),), context))
                 continue
             cands = [
                 _candidate(scripts[h.script_id], h, order)
@@ -117,7 +120,7 @@ class Drafter:
                 if h.script_id in scripts and not contradicts(scripts[h.script_id], order, platform)
             ]
             cands.sort(key=lambda c: c.score, reverse=True)
-            questions.append(Question(question, tuple(cands)))
+            questions.append(Question(question, tuple(cands), context))
         return Grounding(message=text, questions=tuple(questions), shop=shop, order=order, turns=tuple(message.turns))
 
     def draft(self, message: Message, backend: str | None = None) -> Draft:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.config import REPO_ROOT
 from agent.datafile import load
@@ -28,7 +28,34 @@ class SplitRules(BaseModel):
     commas: str = ""
     connectors: tuple[str, ...] = ()
     question_words: tuple[str, ...] = ()
+    asking_words: tuple[str, ...] = ()
+    question_marks: str = ""
+    question_pattern: str = ""
+    context_chars: int = Field(default=0, ge=0)
     min_chars: int = Field(default=3, ge=0)
+
+    @field_validator("question_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    def asks(self, piece: str) -> bool:
+        """Whether a piece of a message asks or requests something, rather than only telling."""
+        form = _matching_form(piece)
+        words = (*self.question_words, *self.asking_words)
+        return (
+            any(ch in self.question_marks or ch in self.particles for ch in form)
+            or any(w in form for w in words)
+            or bool(self.question_pattern and re.search(self.question_pattern, form))
+        )
+
+    def is_context(self, piece: str) -> bool:
+        """A short piece that asks nothing (我在成都, 寄到杭州): context for the question before it."""
+        return _words(piece) <= self.context_chars and not self.asks(piece)
 
 
 SHIPPED_RULES = REPO_ROOT / "corpus" / "retrieval" / "split.yaml"
