@@ -16,6 +16,7 @@ from agent.evaluation.metrics import (
     lcs_length,
     must_include,
     must_not,
+    ok_grounded,
     refusal_agreement,
     rouge_l,
     tone,
@@ -166,6 +167,14 @@ def test_citation_validity_names_scripts_that_were_not_retrieved() -> None:
     invalid = citation_validity(["shipping.ems", "invoice.provide"], retrieved)
     assert invalid.value == 0.5 and "invoice.provide" in invalid.reason
     assert citation_validity([], retrieved).value is None
+
+
+def test_ok_grounded_scores_only_drafts_an_agent_may_send_as_they_are() -> None:
+    assert ok_grounded("ok", ["shipping.ems", "bargaining.ask_discount"], ["shipping.ems"]).value == 1.0
+    wrong = ok_grounded("ok", ["returns.window_passed"], ["refund.refund_progress"])
+    assert wrong.value == 0.0 and "returns.window_passed" in wrong.reason and "refund.refund_progress" in wrong.reason
+    assert ok_grounded("needs_review", ["returns.window_passed"], ["refund.refund_progress"]).value is None
+    assert ok_grounded("ok", ["shipping.ems"], []).value is None
 
 
 def test_latency_reports_milliseconds_by_stage() -> None:

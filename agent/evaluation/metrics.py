@@ -263,6 +263,21 @@ def citation_validity(cited: Sequence[str], retrieved: Sequence[Sequence[str]]) 
     return Score(1 - len(invalid) / len(cited), f"cited but not retrieved: {', '.join(invalid)}")
 
 
+def ok_grounded(status: str, cited: Sequence[str], expected: Sequence[str]) -> Score:
+    """For a draft marked ``ok`` (an agent may send it as is): 1 when it cites an expected script.
+
+    The precision of the composer's "this script fits" decision, which ``composer.yaml`` tunes:
+    a wrong script in an ok draft is the costly mistake; a needs_review draft is not scored.
+    """
+    if status != "ok":
+        return Score(None, f"status {status or 'none'}: not sent as is")
+    if not expected:
+        return Score(None, "no scripts expected")
+    if set(cited) & set(expected):
+        return Score(1.0, f"cites {', '.join(sid for sid in cited if sid in expected)}")
+    return Score(0.0, f"ok but cites {', '.join(cited) or 'nothing'}; expected {', '.join(expected)}")
+
+
 def latency(timings_ms: dict[str, float]) -> Score:
     """Milliseconds the draft took end to end; the reason splits it by stage."""
     total = timings_ms.get("total", 0.0)
@@ -283,6 +298,7 @@ class Outcome:
     retrieved: tuple[tuple[str, ...], ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    status: str = ""
 
 
 Judge = Callable[["GoldenCase", str], Score]
@@ -355,6 +371,10 @@ def _citation_validity(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
     return citation_validity(out.cited_ids, out.retrieved)
 
 
+def _ok_grounded(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
+    return ok_grounded(out.status, out.cited_ids, case.expected_ids)
+
+
 def _latency(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
     return latency(out.timings_ms)
 
@@ -380,6 +400,7 @@ METRICS: dict[str, Metric] = _all(
     Metric("refusal", "draft declines exactly when expected", _refusal),
     Metric("hit_at_k", "expected scripts among the top k retrieved", _hit_at_k, needs_draft=False),
     Metric("citation_validity", "cited scripts were retrieved", _citation_validity),
+    Metric("ok_grounded", "drafts marked ok cite an expected script", _ok_grounded),
     Metric("latency_ms", "end-to-end drafting time", _latency, higher_is_better=False, unit="ms", needs_draft=False),
     Metric("judge", "LLM judge with the Chinese rubric of prompts/judge.v1.yaml", _judge),
 )

@@ -155,6 +155,7 @@ def _outcome(drafter: RecordingDrafter, case: GoldenCase, backend: str) -> tuple
         cited_ids=tuple(c.id for c in draft.citations),
         retrieved=retrieved,
         timings_ms=dict(draft.timings_ms),
+        status=draft.status,
     )
     return outcome, draft
 
