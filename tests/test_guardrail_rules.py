@@ -12,7 +12,7 @@ import yaml
 
 from agent.cli import main
 from agent.config import REPO_ROOT, get_settings
-from agent.corpus import load_corpus, validate
+from agent.corpus import fill, load_corpus, shop_for, validate
 from agent.errors import CorpusError
 from agent.guardrails import check, load_rules, rules_for
 from agent.guardrails.corpus_check import tone_problems
@@ -144,3 +144,19 @@ def test_the_trie_prefers_the_longest_word() -> None:
     pattern = re.compile(trie_pattern(["不能", "不能保证", "不会", "但是"]))
     assert pattern.findall("我们不能保证，但是不会") == ["不能保证", "但是", "不会"]
     assert pattern.findall("不能") == ["不能"]
+
+
+def test_bare_text_declining_replies_are_recognised_as_refusals() -> None:
+    """``kefu check`` on text alone (no declared flag, no customer message) still knows a refusal.
+
+    The corpus says which replies decline; the refusal cues must find nearly all of them and flag
+    none of the others, or a declining draft without 非常抱歉 could pass unmarked.
+    """
+    shop = shop_for(REAL, "default")
+    scripts = load_corpus(REAL).scripts
+    found = {s.id: check(fill(s.reply, shop.vars)).is_refusal for s in scripts}
+    declining = [s.id for s in scripts if s.declines]
+    missed = [sid for sid in declining if not found[sid]]
+    false = [s.id for s in scripts if not s.declines and found[s.id]]
+    assert len(missed) <= 0.15 * len(declining), f"refusals not recognised: {missed}"
+    assert false == [], f"replies taken for refusals: {false}"
