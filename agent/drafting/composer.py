@@ -127,11 +127,13 @@ def _choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate]
     previous_answered = False
     for question in grounding.questions:
         best = next((c for c in question.candidates if fits(question.text, c, style)), None)
+        # A context piece (寄到杭州) after an answered question needs no answer of its own.
+        answered = best is not None or (question.context and previous_answered)
         if best is not None:
             picked.setdefault(best.script.id, best)
-        elif not (question.context and previous_answered):
-            unanswered += 1  # a context piece (寄到杭州) after an answered question need not be answered
-        previous_answered = best is not None or (question.context and previous_answered)
+        elif not answered:
+            unanswered += 1
+        previous_answered = answered
     chosen = list(picked.values())
     substantive = [c for c in chosen if c.script.category not in style.standalone_only]
     if substantive:
