@@ -349,6 +349,15 @@ def test_a_piece_that_asks_nothing_and_is_short_is_context(piece: str, asks: boo
     assert (rules.asks(piece), rules.is_context(piece)) == (asks, context)
 
 
+def test_a_message_of_many_questions_is_cut_into_at_most_max_questions() -> None:
+    rules = split_rules(get_settings())
+    message = "能便宜点吗，" * 1300
+    questions = split_questions(message, rules)
+    assert len(questions) == rules.max_questions
+    assert questions[:-1] == ["能便宜点吗"] * (rules.max_questions - 1)
+    assert "".join(questions).count("能便宜点吗") == 1300  # nothing of the message is lost
+
+
 def test_a_corpus_without_its_own_rules_uses_the_shipped_ones(corpus_dir: Path) -> None:
     shipped = split_rules(Settings(corpus_dir=REPO_ROOT / "corpus"))
     assert split_rules(get_settings()) == shipped

