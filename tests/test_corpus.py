@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from agent.cli import main
 from agent.config import REPO_ROOT
 from agent.corpus import fill, load_corpus, load_shop, validate
 from agent.errors import UnknownShopError
+from tests.fakes.corpus import private_corpus
 
 REAL = REPO_ROOT / "corpus"
 
@@ -32,15 +32,7 @@ scripts:
 @pytest.fixture
 def corpus_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of the corpus's shared files with one small script file."""
-    target = tmp_path / "corpus"
-    shutil.copytree(REAL, target, ignore=shutil.ignore_patterns("scripts"))
-    (target / "scripts").mkdir()
-    (target / "scripts" / "greeting.yaml").write_text(GOOD, encoding="utf-8")
-    monkeypatch.setenv("KEFU_CORPUS_DIR", str(target))
-    from agent.config import get_settings
-
-    get_settings.cache_clear()
-    return target
+    return private_corpus(tmp_path / "corpus", monkeypatch, {"greeting.yaml": GOOD})
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from agent.cli import main
-from agent.config import REPO_ROOT, get_settings
+from agent.config import REPO_ROOT
 from agent.corpus import fill, load_corpus, shop_for, validate
 from agent.errors import CorpusError
 from agent.guardrails import check, load_rules, rules_for
 from agent.guardrails.corpus_check import tone_problems
 from agent.guardrails.rules import trie_pattern
+from tests.fakes.corpus import private_corpus
 
 REAL = REPO_ROOT / "corpus"
 
@@ -36,13 +36,7 @@ scripts:
 @pytest.fixture
 def corpus_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private corpus: the real shops and tone rules, one small script file."""
-    target = tmp_path / "corpus"
-    shutil.copytree(REAL, target, ignore=shutil.ignore_patterns("scripts"))
-    (target / "scripts").mkdir()
-    (target / "scripts" / "stock.yaml").write_text(SCRIPTS, encoding="utf-8")
-    monkeypatch.setenv("KEFU_CORPUS_DIR", str(target))
-    get_settings.cache_clear()
-    return target
+    return private_corpus(tmp_path / "corpus", monkeypatch, {"stock.yaml": SCRIPTS})
 
 
 def edit(corpus_dir: Path, change: object) -> Path:
