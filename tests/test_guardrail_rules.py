@@ -108,11 +108,11 @@ def test_invalid_yaml_and_a_missing_file_say_where(corpus_dir: Path) -> None:
 
 
 def test_rules_are_reloaded_when_the_file_changes(corpus_dir: Path) -> None:
-    assert check("亲，哈喽哈喽").ok
+    assert check("亲，哈喽哈喽", rules=rules_for(corpus_dir)).ok
     path = edit(corpus_dir, lambda d: d["rules"]["over_intimacy"]["keywords"][0]["words"].append("哈喽哈喽"))
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    assert [f.rule for f in check("亲，哈喽哈喽").findings] == ["over_intimacy"]
+    assert [f.rule for f in check("亲，哈喽哈喽", rules=rules_for(corpus_dir)).findings] == ["over_intimacy"]
 
 
 def test_corpus_validate_reports_each_tone_finding_on_one_line(corpus_dir: Path) -> None:
@@ -148,7 +148,8 @@ def test_bare_text_declining_replies_are_recognised_as_refusals() -> None:
     """
     shop = shop_for(REAL, "default")
     scripts = load_corpus(REAL).scripts
-    found = {s.id: check(fill(s.reply, shop.vars)).is_refusal for s in scripts}
+    rules = load_rules(REAL / "tone_rules.yaml")
+    found = {s.id: check(fill(s.reply, shop.vars), rules=rules).is_refusal for s in scripts}
     declining = [s.id for s in scripts if s.declines]
     missed = [sid for sid in declining if not found[sid]]
     false = [s.id for s in scripts if not s.declines and found[s.id]]

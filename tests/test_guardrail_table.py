@@ -52,7 +52,7 @@ def load_table(path: Path = TABLE) -> list[dict[str, Any]]:
 
 def score_rows(rows: Iterable[dict[str, Any]], rules: RuleSet) -> list[Scored]:
     return [
-        Scored(row, check(row["draft"], row.get("query"), row.get("declared_refusal"), rules=rules)) for row in rows
+        Scored(row, check(row["draft"], rules=rules, query=row.get("query"), declared_refusal=row.get("declared_refusal"))) for row in rows
     ]
 
 
@@ -138,7 +138,7 @@ def test_every_fixable_row_gets_a_fix_that_passes_every_rule_and_keeps_the_facts
         fixed = s.verdict.fixed
         assert fixed is not None, s.row["id"]
         declared = True if s.verdict.is_refusal else s.row.get("declared_refusal")
-        again = check(fixed, s.row.get("query"), declared, rules=rules)
+        again = check(fixed, rules=rules, query=s.row.get("query"), declared_refusal=declared)
         assert again.ok, (s.row["id"], fixed, again.findings)
         assert kept_facts(fixed) == kept_facts(s.row["draft"]), (s.row["id"], fixed)
 

@@ -13,9 +13,15 @@ from typing import Any
 import typer
 
 from agent.cli import app, fail
-from agent.guardrails import check
+from agent.config import get_settings
+from agent.guardrails import RuleSet, check, rules_for
 from agent.text import sanitize
 from agent.types import Verdict
+
+
+def workspace_rules() -> RuleSet:
+    """The tone rules of the configured workspace (resolved here, at the edge, once)."""
+    return rules_for(get_settings().corpus_dir)
 
 
 def _dump(obj: Any) -> str:
@@ -39,7 +45,7 @@ def _optional_str(req: dict[str, Any], name: str) -> str | None:
     return value
 
 
-def _jsonl_record(line: str) -> dict[str, Any]:
+def _jsonl_record(line: str, rules: RuleSet) -> dict[str, Any]:
     try:
         req = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -57,15 +63,15 @@ def _jsonl_record(line: str) -> dict[str, Any]:
         query = _optional_str(req, "query")
     except ValueError as exc:
         return {"id": rid, "error": str(exc)}
-    return {"id": rid, **_public(check(draft, query=query, declared_refusal=declared))}
+    return {"id": rid, **_public(check(draft, rules=rules, query=query, declared_refusal=declared))}
 
 
-def _run_jsonl() -> int:
+def _run_jsonl(rules: RuleSet) -> int:
     worst = 0
     for line in sys.stdin:
         if not line.strip():
             continue
-        record = _jsonl_record(line)
+        record = _jsonl_record(line, rules)
         if "error" in record or not record["ok"]:
             worst = 1
         typer.echo(_dump(record))
@@ -95,11 +101,11 @@ def check_cmd(
     if jsonl:
         if text is not None:
             fail("give either TEXT or --jsonl, not both", 2)
-        raise typer.Exit(_run_jsonl())
+        raise typer.Exit(_run_jsonl(workspace_rules()))
     if text is None or not sanitize(text):
         fail("nothing to check: give the draft as TEXT (or use --jsonl)", 2)
         return
-    verdict = check(text, query=query, declared_refusal=refusal)
+    verdict = check(text, rules=workspace_rules(), query=query, declared_refusal=refusal)
     if as_json:
         typer.echo(_dump(_public(verdict)))
     else:
