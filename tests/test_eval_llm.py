@@ -16,7 +16,8 @@ from agent.cli import main
 from agent.config import REPO_ROOT, Settings, get_settings
 from agent.errors import EvalError
 from agent.evaluation.dataset import load_golden
-from agent.evaluation.runner import RunOptions, estimate_suite, run_suite
+from agent.evaluation.estimate import estimate_suite
+from agent.evaluation.runner import RunOptions, run_suite
 from agent.evaluation.suite import Suite, load_suite
 from agent.retrieval import HashEmbedder, get_retriever
 from tests.fakes.fixtures import FAKE_MODEL

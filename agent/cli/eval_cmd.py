@@ -13,8 +13,9 @@ from rich.table import Table
 
 from agent.cli import app, fail
 from agent.evaluation.compare import Comparison, baseline_from, below_baseline, compare_runs
+from agent.evaluation.estimate import Estimate, estimate_suite
 from agent.evaluation.report import write_report
-from agent.evaluation.runner import Estimate, RunOptions, estimate_suite, run_suite
+from agent.evaluation.runner import RunOptions, run_suite
 from agent.evaluation.runs import DEFAULT_RUNS_DIR, Run, load_run
 from agent.evaluation.suite import load_suite
 

@@ -24,7 +24,7 @@ from agent.datafile import field_errors
 from agent.errors import EvalError
 from agent.types import Order, Turn
 
-Group = Literal["basic", "traditional", "multi", "angry", "rule_breaking", "context"]
+GROUP_PATTERN = r"^[a-z][a-z_]*$"  # basic, traditional, multi, angry, rule_breaking, context, ...
 
 
 class GoldenCase(BaseModel):
@@ -39,13 +39,22 @@ class GoldenCase(BaseModel):
     must_include: list[str] = Field(default_factory=list)
     must_not: list[str] = Field(default_factory=list)
     category: str
-    group: Group = "basic"
+    group: str = Field(default="basic", pattern=GROUP_PATTERN)
     expected_ids: list[str] = Field(default_factory=list)
+    # One group per question of the message: the draft must cite one script of each group.
+    # Absent: each expected id is one question.
+    expected_groups: list[list[str]] = Field(default_factory=list)
+    situations: list[str] = Field(default_factory=list)  # unseen set: the writer's label per question
+    writer: str = ""  # unseen set: which independent writer wrote the case
     shop: str = "default"
     order: Order | None = None
     turns: list[Turn] = Field(default_factory=list)
     note: str = ""
-    source: Literal["team", "feedback"] = "team"  # "feedback": exported from agents' edits, for review
+    source: Literal["team", "feedback", "unseen"] = "team"  # "feedback": exported from agents' edits, for review
+
+    def question_groups(self) -> list[list[str]]:
+        """The scripts that answer each question: ``expected_groups``, else one per expected id."""
+        return [list(g) for g in self.expected_groups] if self.expected_groups else [[i] for i in self.expected_ids]
 
 
 def parse_cases(lines: Iterable[str], source: str) -> list[GoldenCase]:

@@ -11,7 +11,6 @@ cache of :mod:`agent.evaluation.cache` unless ``use_cache`` is off.
 from __future__ import annotations
 
 import hashlib
-import statistics
 import subprocess
 import threading
 import time
@@ -25,7 +24,7 @@ from pydantic import ValidationError
 
 from agent.config import REPO_ROOT, Settings
 from agent.drafting.base import Grounding
-from agent.drafting.pipeline import MAX_REVISIONS, Drafter, prepare_message
+from agent.drafting.pipeline import Drafter
 from agent.errors import EvalError, KefuError
 from agent.evaluation.cache import (
     CachedOpenAIBackend,
@@ -38,9 +37,10 @@ from agent.evaluation.cache import (
 )
 from agent.evaluation.dataset import GoldenCase, load_golden
 from agent.evaluation.judge import make_judge
-from agent.evaluation.metrics import METRICS, Context, Outcome, as_record, score_case
+from agent.evaluation.metrics import Context, Outcome, as_record, score_case
 from agent.evaluation.runs import DEFAULT_RUNS_DIR, Run, new_run_id, write_run
 from agent.evaluation.suite import Suite
+from agent.evaluation.summary import group_summary, metric_summary, threshold_failures
 from agent.types import Draft, Message
 
 if TYPE_CHECKING:
@@ -179,56 +179,6 @@ def run_case(
         "retrieved": [list(q) for q in outcome.retrieved],
         "metrics": {name: as_record(score) for name, score in scores.items()},
     }
-
-
-# --- summaries -----------------------------------------------------------------------------
-
-
-def _values(records: list[dict[str, Any]], name: str) -> list[float]:
-    return [float(v) for r in records if (v := r["metrics"].get(name, {}).get("value")) is not None]
-
-
-def metric_summary(records: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        values = _values(records, name)
-        metric = METRICS[name]
-        entry: dict[str, Any] = {
-            "mean": round(statistics.fmean(values), 6) if values else None,
-            "n": len(values),
-            "higher_is_better": metric.higher_is_better,
-            "unit": metric.unit,
-            "description": metric.description,
-        }
-        if metric.unit == "ms" and values:
-            ordered = sorted(values)
-            entry["p50"] = round(ordered[len(ordered) // 2], 3)
-            entry["p95"] = round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 3)
-        out[name] = entry
-    return out
-
-
-def group_summary(records: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, float | None]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        groups.setdefault(str(record["group"]), []).append(record)
-    return {
-        group: {name: (round(statistics.fmean(v), 6) if (v := _values(rows, name)) else None) for name in names}
-        for group, rows in sorted(groups.items())
-    }
-
-
-def threshold_failures(suite: Suite, metrics: dict[str, dict[str, Any]]) -> list[str]:
-    failures = []
-    for name, limit in suite.thresholds.items():
-        mean = metrics.get(name, {}).get("mean")
-        if mean is None:
-            continue
-        if limit.min is not None and mean < limit.min:
-            failures.append(f"{name} mean {mean:.4f} is below the suite's min {limit.min:g}")
-        if limit.max is not None and mean > limit.max:
-            failures.append(f"{name} mean {mean:.4f} is above the suite's max {limit.max:g}")
-    return failures
 
 
 # --- a run ---------------------------------------------------------------------------------
@@ -391,83 +341,3 @@ def run_suite(suite: Suite, options: RunOptions, reporter: Reporter | None = Non
         run_variant(suite, cases, backend, prompt, options, reporter or SilentReporter())
         for backend, prompt in suite.variants(options.backend, options.prompts)
     ]
-
-
-# --- dry run -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What a run would cost, found without calling any LLM."""
-
-    label: str
-    cases: int
-    llm_calls: int
-    cached_calls: int
-    prompt_tokens: int
-    max_completion_tokens: int
-    max_revision_calls: int
-    notes: tuple[str, ...] = ()
-
-
-def _judge_tokens(variant: _Variant, cases: list[GoldenCase]) -> tuple[int, int]:
-    from agent.drafting.prompts import load_prompt
-    from agent.drafting.tokens import count_messages
-
-    prompt = load_prompt(variant.suite.judge_prompt, variant.settings.prompts_dir)
-    tokens = 0
-    for case in cases:
-        values = {
-            "customer_message": case.message,
-            "golden": case.golden,
-            "draft": case.golden,  # the draft is not known yet: one as long as the golden reply
-            "must_include": case.must_include,
-            "expect_refusal": case.expect_refusal,
-        }
-        tokens += count_messages(prompt.render(values).contents(), variant.settings.llm_model)
-    return tokens, (prompt.params.max_tokens or 0) * len(cases)
-
-
-def estimate_variant(
-    suite: Suite, cases: list[GoldenCase], backend: str, prompt: str | None, options: RunOptions
-) -> Estimate:
-    from agent.drafting.llm import fit_prompt
-    from agent.drafting.prompts import load_prompt
-
-    variant = _prepare_for_estimate(suite, backend, prompt, options)
-    label = f"{suite.name} {backend}" + (f" {prompt}" if prompt else "")
-    calls = cached = tokens = completion = 0
-    llm = variant.llm
-    if llm is not None:
-        drafter = _drafter(variant, options)
-        draft_prompt = load_prompt(variant.settings.prompt_version, variant.settings.prompts_dir)
-        params = draft_prompt.params.call_kwargs()
-        for case in cases:
-            text, _ = prepare_message(case.message, variant.settings)
-            message = Message(text=case.message, shop=case.shop, order=case.order, turns=case.turns)
-            fitted = fit_prompt(draft_prompt, drafter.ground(message, text), variant.settings)
-            calls += 1
-            tokens += fitted.tokens
-            completion += draft_prompt.params.max_tokens or 0
-            cached += llm.cached(fitted.rendered, params) is not None
-    if suite.judge:
-        judge_tokens, judge_completion = _judge_tokens(variant, cases)
-        calls += len(cases)
-        tokens += judge_tokens
-        completion += judge_completion
-    revisions = MAX_REVISIONS * len(cases) if llm is not None else 0
-    return Estimate(label, len(cases), calls, cached, tokens, completion, revisions, tuple(variant.notes))
-
-
-def _prepare_for_estimate(suite: Suite, backend: str, prompt: str | None, options: RunOptions) -> _Variant:
-    """Like a run's preparation, without requiring a configured LLM: nothing is called."""
-    settings = suite_settings(suite, prompt if backend == "openai" else None)
-    cache = DiskCache(settings.data_dir / "eval-cache") if options.use_cache else None
-    llm = CachedOpenAIBackend(settings, cache) if backend == "openai" else None
-    notes = [] if settings.llm_configured or llm is None else ["no LLM is configured yet: a real run would fail"]
-    return _Variant(suite, backend, prompt, settings, CallStats(), llm, None, notes)
-
-
-def estimate_suite(suite: Suite, options: RunOptions) -> list[Estimate]:
-    cases = select_cases(suite, options.limit)
-    return [estimate_variant(suite, cases, b, p, options) for b, p in suite.variants(options.backend, options.prompts)]
