@@ -2,28 +2,55 @@
 
 Nothing is read at import time: call :func:`get_settings` (cached) or build ``Settings()``
 explicitly; tests call ``get_settings.cache_clear()`` after changing the environment.
+
+The workspace (what supervisors edit: ``corpus/`` and ``prompts/``) is ``KEFU_WORKSPACE``, else
+the current directory when it holds a ``corpus/``, else the default workspace shipped with kefu.
+``KEFU_CORPUS_DIR`` and ``KEFU_PROMPTS_DIR`` override its two halves one by one.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+BACKENDS_DEFAULT = "script"
+LLM_BACKEND = "openai"
+
+
+def default_workspace() -> Path:
+    """The workspace shipped with kefu: the repository's own in a checkout, else the packaged copy."""
+    return REPO_ROOT if (REPO_ROOT / "corpus" / "scripts").is_dir() else PACKAGE_DIR / "_default"
+
+
+def discover_workspace(explicit: Path | str | None = None) -> Path:
+    """``explicit``, else the current directory when it is a workspace, else the shipped default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    here = Path.cwd()
+    return here if (here / "corpus").is_dir() else default_workspace()
+
+
+def _default_data_dir(workspace: Path) -> Path:
+    if workspace.resolve() == (PACKAGE_DIR / "_default").resolve():
+        return Path.home() / ".local" / "share" / "kefu"
+    return workspace / ".kefu"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEFU_", env_file=".env", extra="ignore")
 
-    data_dir: Path = REPO_ROOT / ".kefu"
-    corpus_dir: Path = REPO_ROOT / "corpus"
-    prompts_dir: Path = REPO_ROOT / "prompts"
+    workspace: Path = Field(default_factory=default_workspace)
+    data_dir: Path = Path(".kefu")
+    corpus_dir: Path = Path("corpus")
+    prompts_dir: Path = Path("prompts")
 
-    backend: Literal["auto", "script", "openai"] = "auto"
+    backend: str = "auto"
     llm_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_api_key: str | None = None
@@ -46,6 +73,22 @@ class Settings(BaseSettings):
     top_k: int = Field(default=5, gt=0)
 
     max_body_bytes: int = Field(default=65536, gt=0)
+    max_shop_chars: int = Field(default=64, gt=0)
+    max_turns: int = Field(default=20, ge=0)
+    max_turn_chars: int = Field(default=2000, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workspace_paths(cls, data: Any) -> Any:
+        """Fill the workspace and the paths under it that were not given one by one."""
+        if not isinstance(data, dict):
+            return data
+        root = discover_workspace(data.get("workspace"))
+        data = {**data, "workspace": root}
+        data.setdefault("corpus_dir", root / "corpus")
+        data.setdefault("prompts_dir", root / "prompts")
+        data.setdefault("data_dir", _default_data_dir(root))
+        return data
 
     @property
     def index_dir(self) -> Path:
@@ -55,16 +98,15 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url or self.llm_api_key)
 
-    def resolved_backend(self, requested: str | None = None) -> Literal["script", "openai"]:
-        """The backend a draft uses: the one asked for, else an LLM when one is configured."""
+    def resolved_backend(self, requested: str | None = None) -> str:
+        """The backend a draft uses: the one asked for, else an LLM when one is configured.
+
+        Whether the name is registered is the drafting registry's check (:mod:`agent.drafting.backends`).
+        """
         choice = requested or self.backend
         if choice == "auto":
-            return "openai" if self.llm_configured else "script"
-        if choice not in ("script", "openai"):
-            from agent.errors import ConfigError
-
-            raise ConfigError(f"unknown backend {choice!r}: use 'script' or 'openai'")
-        return "openai" if choice == "openai" else "script"
+            return LLM_BACKEND if self.llm_configured else BACKENDS_DEFAULT
+        return choice
 
 
 @lru_cache(maxsize=1)

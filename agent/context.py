@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.datafile import load
 from agent.text import normalize_query
 from agent.types import Order, Script, Turn
 
@@ -17,10 +14,6 @@ class ContextRules(BaseModel):
     followup_cues: list[str] = Field(default_factory=list)
     max_followup_chars: int = Field(default=12, ge=1)
     max_bare_chars: int = Field(default=4, ge=0)
-
-
-def load_context_rules(corpus_dir: Path) -> ContextRules:
-    return load(corpus_dir / "context.yaml", ContextRules, default=ContextRules())
 
 
 def is_followup(message: str, rules: ContextRules) -> bool:

@@ -14,15 +14,15 @@ A corpus file holds one category::
 
 Shops live in ``corpus/shops/NAME.yaml``; every shop starts from ``default.yaml`` and
 overrides what it names. Problems are reported one line each, naming file, script and field.
+The checks that span files (variables, tone, emergency rules) are :mod:`agent.workspace.validate`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +125,13 @@ def _structure_problems(corpus: Corpus) -> Iterator[str]:
 
 def load_corpus(corpus_dir: Path) -> Corpus:
     """Load every category file; raise one CorpusError listing every problem found."""
-    corpus, problems = _collect(corpus_dir)
+    corpus, problems = collect(corpus_dir)
     if problems:
         raise CorpusError(problems[0], problems)
     return corpus
 
 
-def _collect(corpus_dir: Path) -> tuple[Corpus, list[str]]:
+def collect(corpus_dir: Path) -> tuple[Corpus, list[str]]:
     """The scripts that load, and every problem found on the way."""
     scripts_dir = corpus_dir / "scripts"
     paths = sorted(scripts_dir.glob("*.yaml"))
@@ -161,20 +161,6 @@ def _collect(corpus_dir: Path) -> tuple[Corpus, list[str]]:
     return corpus, problems
 
 
-@lru_cache(maxsize=8)
-def _cached_corpus(corpus_dir: Path, stamp: tuple[tuple[str, float], ...]) -> Corpus:
-    return load_corpus(corpus_dir)
-
-
-def _stamp(paths: Iterable[Path]) -> tuple[tuple[str, float], ...]:
-    return tuple((str(p), p.stat().st_mtime) for p in sorted(paths))
-
-
-def corpus_for(corpus_dir: Path) -> Corpus:
-    """The corpus, reloaded only when a file under ``scripts/`` changed."""
-    return _cached_corpus(corpus_dir, _stamp((corpus_dir / "scripts").glob("*.yaml")))
-
-
 # --- shops -----------------------------------------------------------------------------
 
 
@@ -182,37 +168,30 @@ def shop_names(corpus_dir: Path) -> list[str]:
     return sorted(p.stem for p in (corpus_dir / "shops").glob("*.yaml"))
 
 
-def _shop_raw(corpus_dir: Path, name: str) -> dict[str, Any]:
-    path = corpus_dir / "shops" / f"{name}.yaml"
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or not path.is_file():
-        known = ", ".join(shop_names(corpus_dir)) or "none"
-        raise UnknownShopError(f"unknown shop {name!r}: known shops are {known}")
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise CorpusError(f"{path}: a shop file must be a mapping")
-    return raw
+def merge_shop(base: dict[str, Any], raw: dict[str, Any], name: str) -> Shop:
+    """A shop profile: the default shop's values with the named shop's laid over them."""
+    merged = {**base, **raw, "vars": {**(base.get("vars") or {}), **(raw.get("vars") or {})}}
+    merged.setdefault("name", name)
+    return Shop.model_validate(merged)
 
 
 def load_shop(corpus_dir: Path, name: str = "default") -> Shop:
-    """A shop profile: default.yaml with the named shop's values laid over it."""
-    base = _shop_raw(corpus_dir, "default")
-    raw = base if name == "default" else _shop_raw(corpus_dir, name)
-    merged = {**base, **raw, "vars": {**base.get("vars", {}), **raw.get("vars", {})}}
-    merged.setdefault("name", name)
+    """One shop read from its files (tools and tests; drafting reads the workspace snapshot)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) or not (corpus_dir / "shops" / f"{name}.yaml").is_file():
+        known = ", ".join(shop_names(corpus_dir)) or "none"
+        shown = name if len(name) <= 64 else name[:64] + "…"
+        raise UnknownShopError(f"unknown shop {shown!r}: known shops are {known}")
+    raws = []
+    for stem in ("default", name):
+        path = corpus_dir / "shops" / f"{stem}.yaml"
+        raw = read_yaml(path)
+        if not isinstance(raw, dict):
+            raise CorpusError(f"{path}: a shop file must be a mapping")
+        raws.append(raw)
     try:
-        return Shop.model_validate(merged)
+        return merge_shop(raws[0], raws[1], name)
     except ValidationError as exc:
-        path = corpus_dir / "shops" / f"{name}.yaml"
-        raise CorpusError(f"{path}: {next(field_errors(exc))}") from None
-
-
-@lru_cache(maxsize=32)
-def _cached_shop(corpus_dir: Path, name: str, stamp: tuple[tuple[str, float], ...]) -> Shop:
-    return load_shop(corpus_dir, name)
-
-
-def shop_for(corpus_dir: Path, name: str) -> Shop:
-    return _cached_shop(corpus_dir, name, _stamp((corpus_dir / "shops").glob("*.yaml")))
+        raise CorpusError(f"{corpus_dir / 'shops' / (name + '.yaml')}: {next(field_errors(exc))}") from None
 
 
 def variables(text: str) -> set[str]:
@@ -222,64 +201,3 @@ def variables(text: str) -> set[str]:
 def fill(text: str, values: dict[str, str]) -> str:
     """Replace ``{name}`` with the shop's value; unknown names stay as written."""
     return VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
-
-
-def _variable_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
-    for name in shop_names(corpus_dir):
-        try:
-            shop = load_shop(corpus_dir, name)
-        except (CorpusError, UnknownShopError) as exc:
-            yield exc.message
-            continue
-        for script in corpus.scripts:
-            for field_name in ("reply", "phrase"):
-                text = getattr(script, field_name) or ""
-                for var in sorted(variables(text) - shop.vars.keys()):
-                    yield (
-                        f"{corpus.files[script.id]}: script {script.id}: field {field_name}: "
-                        f"variable {{{var}}} is not defined for shop {name!r}"
-                    )
-        for var in sorted(variables(shop.welcome) - shop.vars.keys()):
-            yield f"{corpus_dir / 'shops' / (name + '.yaml')}: field welcome: variable {{{var}}} is not defined"
-
-
-def validate(corpus_dir: Path) -> tuple[Corpus | None, list[str]]:
-    """Every problem in the corpus directory, one line each (empty when all is well)."""
-    try:
-        corpus, problems = _collect(corpus_dir)
-    except CorpusError as exc:
-        return None, exc.problems
-    if not (corpus_dir / "shops" / "default.yaml").is_file():
-        return corpus, [*problems, f"{corpus_dir / 'shops' / 'default.yaml'}: missing: every shop starts from it"]
-    problems.extend(_variable_problems(corpus, corpus_dir))
-    for checker in _extra_checkers():
-        problems.extend(checker(corpus, corpus_dir))
-    return corpus, problems
-
-
-def _extra_checkers() -> list[Any]:
-    """Checks owned by other modules (tone rules, emergency rules), imported lazily."""
-    from agent.emergency import emergency_problems
-    from agent.guardrails.corpus_check import tone_problems
-
-    return [tone_problems, emergency_problems, _data_file_problems]
-
-
-def _data_file_problems(corpus: Corpus, corpus_dir: Path) -> Iterator[str]:
-    """The other files supervisors edit load: composer, context, redaction and split settings."""
-    from agent.context import load_context_rules
-    from agent.drafting.composer import load_style
-    from agent.redact import load_redactor
-    from agent.retrieval.split import load_rules
-
-    split = corpus_dir / "retrieval" / "split.yaml"
-    loaders: list[Callable[[], object]] = [
-        partial(f, corpus_dir) for f in (load_style, load_context_rules, load_redactor)
-    ]
-    if split.is_file():
-        loaders.append(partial(load_rules, split))
-    for loader in loaders:
-        try:
-            loader()
-        except CorpusError as exc:
-            yield exc.message

@@ -1,15 +1,15 @@
-"""The tools shops already use, from the corpus: the welcome auto-reply and quick phrases (快捷短语)."""
+"""The tools shops already use, from the workspace: the welcome auto-reply and quick phrases (快捷短语)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel
 
-from agent.corpus import corpus_for, fill, shop_for
+from agent.corpus import fill
 from agent.errors import NotFoundError
+from agent.guardrails import check
 from agent.text import normalize_query
 from agent.types import Finding
+from agent.workspace.snapshot import Workspace
 
 
 class Welcome(BaseModel):
@@ -28,27 +28,25 @@ class Phrase(BaseModel):
     declines: bool
 
 
-def welcome(corpus_dir: Path, shop: str = "default") -> Welcome:
-    """The shop's first-message auto-reply (seed 002: 千牛 自动回复), filled and checked."""
-    from agent.guardrails import check
-
-    profile = shop_for(corpus_dir, shop)
+def welcome(workspace: Workspace, shop: str = "default") -> Welcome:
+    """The shop's first-message auto-reply (seed 002: 千牛 自动回复), filled and checked by its tone rules."""
+    profile = workspace.shop(shop)
     text = fill(profile.welcome, profile.vars).strip()
     if not text:
         raise NotFoundError(f"shop {shop!r} has no welcome message: add `welcome:` to its shop file")
-    verdict = check(text)
+    verdict = check(text, rules=workspace.tone)
     return Welcome(shop=profile.name, text=text, ok=verdict.ok, violations=verdict.findings)
 
 
 def phrases(
-    corpus_dir: Path, shop: str = "default", category: str | None = None, search: str | None = None
+    workspace: Workspace, shop: str = "default", category: str | None = None, search: str | None = None
 ) -> list[Phrase]:
     """Ready-to-send phrases, shop values filled, in corpus order; filtered by category and text."""
-    corpus = corpus_for(corpus_dir)
+    corpus = workspace.corpus
     if category is not None and category not in corpus.categories:
         known = ", ".join(sorted(corpus.categories))
         raise NotFoundError(f"unknown category {category!r}: known categories are {known}")
-    values = shop_for(corpus_dir, shop).vars
+    values = workspace.shop(shop).vars
     needle = normalize_query(search).strip() if search else ""
     found = []
     for script in corpus.scripts:
@@ -58,12 +56,11 @@ def phrases(
         haystack = normalize_query(" ".join((text, script.title, *script.tags)))
         if needle and needle not in haystack:
             continue
-        label = corpus.categories[script.category].label
         found.append(
             Phrase(
                 script_id=script.id,
                 category=script.category,
-                label=label,
+                label=corpus.categories[script.category].label,
                 title=script.title,
                 text=text,
                 declines=script.declines,

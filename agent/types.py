@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 RuleId = Literal["over_intimacy", "negative_language", "contains_danshi", "refusal_without_apology"]
+# Findings beyond the tone rules: a claim no source holds, a citation outside what was retrieved.
+FindingRule = Literal[RuleId, "unsupported_claim", "uncited_source"]
 Status = Literal["ok", "needs_review"]
 OrderStatus = Literal["unpaid", "paid", "shipped", "delivered", "refunding", "closed"]
 Platform = Literal["淘宝", "天猫", "拼多多"]
@@ -86,7 +88,7 @@ class Message(_Strict):
 class Finding(_Strict):
     """One broken tone rule: where in the original text, and why."""
 
-    rule: RuleId
+    rule: FindingRule
     start: int
     end: int
     text: str
@@ -116,7 +118,7 @@ class Draft(_Strict):
     status: Status
     citations: list[Citation] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
-    backend: Literal["script", "openai"]
+    backend: str
     fallback_reason: str | None = None
     notes: list[str] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)

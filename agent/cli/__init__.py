@@ -1,6 +1,8 @@
 """The ``kefu`` command: thin over the library, one line per error, never a traceback.
 
-Each command group lives in its own module and registers itself on :data:`app`.
+Each command group lives in its own module and registers itself on :data:`app`. Only the module
+of the command being run is imported (``kefu check`` never loads retrieval or Chroma); ``--help``
+and unknown commands load them all.
 Exit codes: 0 done; 1 the command found problems (findings, a failed validation, a
 regression) or failed; 2 a usage error (bad option, bad input, unknown shop).
 """
@@ -28,17 +30,39 @@ app = typer.Typer(
 USAGE_ERRORS = (InputError, UnknownShopError, ConfigError)
 
 
+@app.callback()
+def _group() -> None:
+    """Draft replies for customer-service agents of Chinese online shops."""
+    # A callback keeps ``kefu`` a group even when only one command's module was imported.
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print one error line and leave with ``code``."""
     typer.echo(f"kefu: error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _register() -> None:
-    # Imported for their side effect: each module adds its commands to ``app``.
-    from agent.cli import corpus_cmd  # noqa: F401
+# command -> the module that registers it (imported for its side effect on ``app``)
+COMMANDS = {
+    "check": "check_cmd",
+    "audit": "audit_cmd",
+    "corpus": "corpus_cmd",
+    "init": "corpus_cmd",
+    "draft": "draft_cmd",
+    "index": "index_cmd",
+    "eval": "eval_cmd",
+    "serve": "serve_cmd",
+    "keys": "serve_cmd",
+    "feedback": "serve_cmd",
+    "welcome": "tools_cmd",
+    "phrases": "tools_cmd",
+}
 
-    for name in ("check_cmd", "draft_cmd", "index_cmd", "eval_cmd", "serve_cmd", "tools_cmd"):
+
+def _register(args: list[str]) -> None:
+    first = next((a for a in args if not a.startswith("-")), None)
+    wanted = [COMMANDS[first]] if first in COMMANDS else sorted(set(COMMANDS.values()))
+    for name in wanted:
         try:
             __import__(f"agent.cli.{name}")
         except ModuleNotFoundError as exc:
@@ -48,11 +72,12 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    _register()
+    args = argv if argv is not None else sys.argv[1:]
+    _register(args)
     command: TyperGroup = typer.main.get_command(app)  # type: ignore[assignment]
     try:
         # Without standalone mode, click returns an Exit's code instead of raising it.
-        result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="kefu", standalone_mode=False)
+        result = command.main(args=args, prog_name="kefu", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except typer.Exit as exc:

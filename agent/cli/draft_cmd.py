@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from agent.cli import app, fail
 from agent.datafile import field_errors
+from agent.drafting.backends import backend_names
 from agent.drafting.pipeline import draft_reply
 from agent.errors import InputError, KefuError
 from agent.types import Draft, Order, Turn
@@ -30,6 +31,34 @@ def _load_order(path: Path | None) -> Order | None:
         raise InputError(f"--order {path}: cannot read: {exc.strerror}") from None
     except ValidationError as exc:
         raise InputError(f"--order {path}: {next(field_errors(exc))}") from None
+
+
+def _parse_turn(raw: str) -> Turn:
+    role, sep, text = raw.partition(":")
+    role = role.strip().lower()
+    if not sep or role not in ("customer", "agent"):
+        raise InputError(f"--turn {raw[:40]!r}: write it as customer:TEXT or agent:TEXT")
+    return Turn(role=role, text=text.strip())  # type: ignore[arg-type]
+
+
+def _load_turns(raw_turns: list[str] | None, path: Path | None) -> list[Turn]:
+    """Earlier turns, oldest first: ``--turns FILE`` (JSON list or lines of {role, text}), then each ``--turn``."""
+    turns: list[Turn] = []
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InputError(f"--turns {path}: cannot read: {exc.strerror}") from None
+        try:
+            lines = [x for x in text.splitlines() if x.strip()]
+            items = json.loads(text) if text.startswith("[") else [json.loads(x) for x in lines]
+            turns.extend(Turn.model_validate(item) for item in items)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"--turns {path}: not JSON: {exc.msg} at line {exc.lineno}") from None
+        except ValidationError as exc:
+            raise InputError(f"--turns {path}: {next(field_errors(exc))}") from None
+    turns.extend(_parse_turn(t) for t in raw_turns or [])
+    return turns
 
 
 def _print_human(draft: Draft) -> None:
@@ -68,14 +97,21 @@ def _jsonl_line(line: str, default_shop: str, backend: str | None) -> dict[str, 
 def draft_cmd(
     message: str = typer.Argument(None, help="The customer's message (omit with --jsonl)."),
     shop: str = typer.Option("default", "--shop", help="Shop profile in corpus/shops/."),
-    backend: str = typer.Option(None, "--backend", help="script (offline) or openai; default: openai when configured."),
+    backend: str = typer.Option(
+        None,
+        "--backend",
+        help="script (offline), openai or another registered backend; default: openai when configured.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the draft as JSON."),
     jsonl: bool = typer.Option(False, "--jsonl", help='Read {"id","query","shop"?} lines from stdin.'),
     order: Path = typer.Option(None, "--order", help="JSON file with the order's state."),
+    turn: list[str] = typer.Option(None, "--turn", help='An earlier turn, oldest first: "customer:…" or "agent:…".'),
+    turns_file: Path = typer.Option(None, "--turns", help="JSON file of earlier turns [{role, text}, …]."),
 ) -> None:
-    """Draft a reply to a customer's message."""
-    if backend not in (None, "script", "openai"):
-        fail(f"--backend must be 'script' or 'openai', not {backend!r}", 2)
+    """Draft a reply to a customer's message (with earlier turns of the chat, when given)."""
+    names = backend_names()
+    if backend is not None and backend not in names:
+        fail(f"--backend must be one of {', '.join(names)}, not {backend!r}", 2)
     if jsonl:
         if message is not None:
             fail("give either a MESSAGE or --jsonl, not both", 2)
@@ -86,7 +122,8 @@ def draft_cmd(
         return
     if message is None:
         fail("a MESSAGE is required (or --jsonl to read JSON lines from stdin)", 2)
-    draft = draft_reply(message, shop=shop, backend=backend, order=_load_order(order))
+    turns = _load_turns(turn, turns_file)
+    draft = draft_reply(message, shop=shop, backend=backend, order=_load_order(order), turns=turns)
     if as_json:
         typer.echo(_dump(draft.public()))
     else:

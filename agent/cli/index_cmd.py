@@ -8,8 +8,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agent.cli import app
 from agent.config import get_settings
-from agent.retrieval import make_embedder, update_index
+from agent.retrieval import make_embedder
 from agent.retrieval.index import collection_name
+from agent.retrieval.service import update_index
+from agent.workspace import load_workspace
 
 
 @app.command("index")
@@ -18,6 +20,7 @@ def index_cmd(
 ) -> None:
     """Embed new and changed scripts and drop removed ones (only what changed is embedded)."""
     settings = get_settings()
+    workspace = load_workspace(settings)
     name = collection_name(make_embedder(settings))
     columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("documents"), TimeElapsedColumn())
     console = Console(stderr=True)
@@ -27,7 +30,7 @@ def index_cmd(
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = update_index(settings, rebuild=rebuild, progress=advance)
+        report = update_index(settings, workspace, rebuild=rebuild, progress=advance)
     where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
     typer.echo(
         f"index {name} at {where}: {report.embedded} embedded, {report.unchanged} unchanged, "

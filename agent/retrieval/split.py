@@ -13,8 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from agent.config import REPO_ROOT
-from agent.datafile import load
+from agent.datafile import parse, read_yaml
 from agent.text import fold_width, sanitize, to_simplified
 
 _WORD = re.compile(r"\w", re.UNICODE)
@@ -59,12 +58,9 @@ class SplitRules(BaseModel):
         return _words(piece) <= self.context_chars and not self.asks(piece)
 
 
-SHIPPED_RULES = REPO_ROOT / "corpus" / "retrieval" / "split.yaml"
-
-
-def load_rules(path: Path = SHIPPED_RULES) -> SplitRules:
-    """The rules in ``path``, re-read when a supervisor edits the file."""
-    return load(path, SplitRules)
+def load_rules(path: Path) -> SplitRules:
+    """The rules in ``path`` (the workspace snapshot holds the ones in use)."""
+    return parse(path, SplitRules, read_yaml(path))
 
 
 def _matching_form(text: str) -> str:
