@@ -15,7 +15,16 @@ from agent.cli import main
 from agent.config import get_settings
 from agent.errors import InputError, NotFoundError
 from agent.evaluation.dataset import GoldenCase
-from agent.store import Store, feedback_stats, golden_candidates, open_store
+from agent.store import (
+    ConflictError,
+    Labels,
+    Store,
+    export_golden,
+    feedback_stats,
+    golden_candidates,
+    migrations,
+    open_store,
+)
 from agent.types import Citation, Draft, Finding, RuleId
 
 PHONE = "13812345678"
@@ -63,11 +72,11 @@ def test_migrations_are_recorded_once_in_order(store: Store) -> None:
 
 def test_an_old_store_gets_only_the_migrations_it_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
     first, *later = store_module.MIGRATIONS
-    monkeypatch.setattr(store_module, "MIGRATIONS", [first])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [first])
     old = open_store(get_settings())
     assert old.migrations() == [first.__name__]
     old.close()
-    monkeypatch.setattr(store_module, "MIGRATIONS", [first, *later])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [first, *later])
     new = open_store(get_settings())
     assert new.migrations() == [fn.__name__ for fn in (first, *later)]
     new.close()
@@ -99,8 +108,8 @@ def test_key_names_are_checked(store: Store) -> None:
 
 def test_personal_data_is_masked_before_storage(store: Store) -> None:
     draft_id = store.record_draft(make_draft(f"已记录您的手机{PHONE}"), PII_MESSAGE, "default")
-    store.record_feedback(draft_id, "edited", final_text=f"已改，身份证{ID_CARD}", key_name="tool-a")
-    store.record_feedback(draft_id, "rejected", reason=f"客户说密码是{PASSWORD}")
+    store.record_feedback(draft_id, "edited", final_text=f"已改，身份证{ID_CARD}")
+    store.record_feedback(draft_id, "rejected", reason=f"客户说密码是{PASSWORD}", revise=True)
     stored = all_text(store.path)
     for secret in (PHONE, ID_CARD, PASSWORD):
         assert secret not in stored
@@ -132,7 +141,7 @@ def _served(store: Store) -> dict[str, str]:
     }
     store.record_feedback(ids["accepted"], "accepted")
     store.record_feedback(ids["edited"], "accepted")
-    store.record_feedback(ids["edited"], "edited", final_text="亲，满300减20哦")  # the latest feedback counts
+    store.record_feedback(ids["edited"], "edited", final_text="亲，满300减20哦", revise=True)  # the latest counts
     store.record_feedback(ids["rejected"], "rejected", reason="wrong shop")
     return ids
 
@@ -167,9 +176,9 @@ def test_edited_drafts_become_golden_candidates(store: Store) -> None:
     assert case["id"] == f"feedback-{ids['edited'][:12]}"
     assert case["message"] == "能便宜点吗，用什么快递"
     assert case["golden"] == "亲，满300减20哦"
-    assert case["expected_ids"] == ["shipping.courier", "bargaining.discount"]
-    assert case["category"] == "shipping"
-    assert case["expect_refusal"] is True
+    # the labels are the agent's text's, not kefu's: kefu's draft was a refusal citing two scripts
+    assert (case["expected_ids"], case["category"], case["expect_refusal"]) == ([], "", False)
+    assert "kefu cited: shipping.courier, bargaining.discount" in case["note"]
     assert (case["must_include"], case["must_not"], case["source"]) == ([], [], "feedback")
     assert case["shop"] == "default" and "kefu drafted: " in case["note"]
     assert GoldenCase.model_validate(case).golden == case["golden"]  # loads as a golden case as exported
@@ -184,7 +193,7 @@ def test_two_stores_on_one_file_write_concurrently(store: Store) -> None:
     def write(target: Store) -> None:
         try:
             for _ in range(40):
-                target.record_feedback(draft_id, "accepted")
+                target.record_feedback(draft_id, "accepted", revise=True)
         except BaseException as exc:
             errors.append(exc)
 
@@ -210,6 +219,10 @@ def test_cli_keys_and_feedback(store: Store, capsys: pytest.CaptureFixture[str],
     assert store.verify_key(key).status == "revoked"
     assert main(["keys", "revoke", "tool-b"]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+    assert main(["keys", "create", "boss", "--role", "supervisor"]) == 0
+    assert store.verify_key(capsys.readouterr().out.strip()).role == "supervisor"
+    assert main(["keys", "create", "x", "--role", "admin"]) != 0
+    capsys.readouterr()
 
     _served(store)
     assert main(["feedback", "stats", "--json"]) == 0
@@ -220,3 +233,74 @@ def test_cli_keys_and_feedback(store: Store, capsys: pytest.CaptureFixture[str],
     assert main(["feedback", "export", "--golden", str(out)]) == 0
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert lines == golden_candidates(store)
+
+
+# --- issue 13: the file is private; issue 14: feedback rules and roles ------------------
+
+
+def test_the_store_file_and_its_dir_are_private(tmp_path: Path) -> None:
+    data = tmp_path / "fresh" / "data"
+    settings = get_settings().model_copy(update={"data_dir": data})
+    opened = open_store(settings)
+    opened.record_draft(make_draft(), "什么时候发货", "default")
+    for path in data.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert data.stat().st_mode & 0o777 == 0o700
+    opened.close()
+    (data / "kefu.db").chmod(0o644)
+    data.chmod(0o755)
+    open_store(settings).close()  # an existing world-readable store is tightened
+    assert (data / "kefu.db").stat().st_mode & 0o777 == 0o600
+    assert data.stat().st_mode & 0o777 == 0o700
+
+
+def test_feedback_only_from_the_key_that_was_served_the_draft(store: Store) -> None:
+    draft_id = store.record_draft(make_draft(), "什么时候发货", "default", key_name="agent-a")
+    with pytest.raises(NotFoundError):
+        store.record_feedback(draft_id, "accepted", key_name="agent-b")
+    assert store.record_feedback(draft_id, "accepted", key_name="agent-a").revision == 1
+
+
+def test_feedback_once_then_revisions_never_overwrites(store: Store) -> None:
+    draft_id = store.record_draft(make_draft(), "什么时候发货", "default", key_name="agent-a")
+    first = store.record_feedback(draft_id, "accepted", key_name="agent-a")
+    with pytest.raises(ConflictError, match="revise"):
+        store.record_feedback(draft_id, "rejected", reason="wrong", key_name="agent-a")
+    second = store.record_feedback(draft_id, "edited", final_text="您好", key_name="agent-a", revise=True)
+    assert (first.revision, second.revision) == (1, 2)
+    rows = store.feedback_for(draft_id)
+    assert [(r["revision"], r["action"]) for r in rows] == [(1, "accepted"), (2, "edited")]
+    assert feedback_stats(store)["total"]["edited"] == 1  # the latest revision counts
+
+
+def test_a_retry_with_the_same_idempotency_key_is_not_a_duplicate(store: Store) -> None:
+    draft_id = store.record_draft(make_draft(), "什么时候发货", "default", key_name="agent-a")
+    other = store.record_draft(make_draft(), "用什么快递", "default", key_name="agent-a")
+    first = store.record_feedback(draft_id, "accepted", key_name="agent-a", idempotency_key="try-1")
+    again = store.record_feedback(draft_id, "accepted", key_name="agent-a", idempotency_key="try-1")
+    assert (again.id, again.replayed, first.replayed) == (first.id, True, False)
+    assert len(store.feedback_for(draft_id)) == 1
+    with pytest.raises(ConflictError, match="idempotency"):
+        store.record_feedback(other, "accepted", key_name="agent-a", idempotency_key="try-1")
+
+
+def test_keys_carry_a_role(store: Store) -> None:
+    agent = store.create_key("agent-a")
+    boss = store.create_key("boss", role="supervisor")
+    assert (store.verify_key(agent).role, store.verify_key(boss).role) == ("agent", "supervisor")
+    assert {k.name: k.role for k in store.list_keys()} == {"agent-a": "agent", "boss": "supervisor"}
+    with pytest.raises(InputError, match="role"):
+        store.create_key("x", role="admin")
+
+
+def test_an_edit_that_breaks_a_tone_rule_is_not_exported(store: Store) -> None:
+    good = store.record_draft(make_draft(), "能便宜点吗", "default")
+    bad = store.record_draft(make_draft(), "能便宜点吗", "default")
+    store.record_feedback(good, "edited", final_text="非常抱歉，价格是统一的，满300减20哦")
+    store.record_feedback(bad, "edited", final_text="亲亲，不讲价，但是可以送小礼物")
+    export = export_golden(store)
+    assert [c["golden"] for c in export.cases] == ["非常抱歉，价格是统一的，满300减20哦"]
+    assert export.cases[0]["expect_refusal"] is True  # read from the agent's text
+    assert export.failed_guardrail == [bad]
+    labelled = golden_candidates(store, lambda message, text: Labels(True, False, "bargaining", ["bargaining.x"]))
+    assert {c["category"] for c in labelled} == {"bargaining"}

@@ -11,7 +11,7 @@ import typer
 
 from agent.cli import app, fail
 from agent.config import get_settings
-from agent.store import feedback_stats, golden_candidates, open_store
+from agent.store import export_golden, feedback_stats, open_store
 
 keys_app = typer.Typer(help="API keys of the HTTP API: create, list, revoke.", no_args_is_help=True)
 feedback_app = typer.Typer(help="What agents did with the drafts: rates, and golden candidates.", no_args_is_help=True)
@@ -45,11 +45,14 @@ def serve_cmd(
 
 
 @keys_app.command("create")
-def keys_create(name: str = typer.Argument(..., help="Who the key is for, e.g. the agent tool's name.")) -> None:
+def keys_create(
+    name: str = typer.Argument(..., help="Who the key is for, e.g. the agent tool's name."),
+    role: str = typer.Option("agent", "--role", help="agent (drafts, feedback) or supervisor (also reviews)."),
+) -> None:
     """Create a key and print it once: it is stored hashed and cannot be shown again."""
-    key = open_store(get_settings()).create_key(name)
+    key = open_store(get_settings()).create_key(name, role=role)
     typer.echo(key)
-    typer.echo(f"key {name!r} created; send it as 'Authorization: Bearer KEY'. It is not shown again.", err=True)
+    typer.echo(f"{role} key {name!r} created; send it as 'Authorization: Bearer KEY'. It is not shown again.", err=True)
 
 
 @keys_app.command("revoke")
@@ -103,8 +106,11 @@ def feedback_stats_cmd(as_json: bool = typer.Option(False, "--json", help="Print
 def feedback_export(
     golden: Path = typer.Option(..., "--golden", help="JSON-lines file to write the candidate cases to."),
 ) -> None:
-    """Write edited drafts as candidate golden cases (golden = what the agent sent) for review."""
-    cases = golden_candidates(open_store(get_settings()))
+    """Write edited drafts as candidate golden cases (golden and labels from what the agent sent) for review."""
+    export = export_golden(open_store(get_settings()))
+    cases = export.cases
+    if export.failed_guardrail:
+        typer.echo(f"{len(export.failed_guardrail)} edit(s) left out: the agent's text breaks a tone rule", err=True)
     try:
         with golden.open("w", encoding="utf-8") as out:
             for case in cases:
