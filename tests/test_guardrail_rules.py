@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from agent.cli import main
-from agent.config import REPO_ROOT
-from agent.corpus import fill, load_corpus, shop_for, validate
+from agent.config import REPO_ROOT, get_settings
+from agent.corpus import fill, load_corpus, load_shop
 from agent.errors import CorpusError
 from agent.guardrails import check, load_rules, rules_for
-from agent.guardrails.corpus_check import tone_problems
 from agent.guardrails.rules import trie_pattern
+from agent.workspace import validate_workspace
 from tests.fakes.corpus import private_corpus
 
 REAL = REPO_ROOT / "corpus"
@@ -116,7 +116,7 @@ def test_rules_are_reloaded_when_the_file_changes(corpus_dir: Path) -> None:
 
 
 def test_corpus_validate_reports_each_tone_finding_on_one_line(corpus_dir: Path) -> None:
-    _, problems = validate(corpus_dir)
+    _, problems = validate_workspace(get_settings())
     where = f"{corpus_dir / 'scripts' / 'stock.yaml'}: script stock.sold_out: field reply: "
     assert f"{where}rule contains_danshi at 8-10 '但是': " in "\n".join(problems)
     assert any(p.startswith(f"{where}rule refusal_without_apology at 0-") for p in problems)
@@ -128,9 +128,9 @@ def test_the_corpus_check_lists_every_problem_of_a_broken_rules_file(corpus_dir:
         d["version"] = 7
 
     edit(corpus_dir, two)
-    problems = list(tone_problems(load_corpus(corpus_dir), corpus_dir))
+    _, found = validate_workspace(get_settings())
+    problems = [p for p in found if "tone_rules.yaml" in p]
     assert len(problems) == 2
-    assert all("tone_rules.yaml" in p for p in problems)
     assert "windows" in problems[0] + problems[1] and "version" in problems[0] + problems[1]
 
 
@@ -146,7 +146,7 @@ def test_bare_text_declining_replies_are_recognised_as_refusals() -> None:
     The corpus says which replies decline; the refusal cues must find nearly all of them and flag
     none of the others, or a declining draft without 非常抱歉 could pass unmarked.
     """
-    shop = shop_for(REAL, "default")
+    shop = load_shop(REAL, "default")
     scripts = load_corpus(REAL).scripts
     rules = load_rules(REAL / "tone_rules.yaml")
     found = {s.id: check(fill(s.reply, shop.vars), rules=rules).is_refusal for s in scripts}

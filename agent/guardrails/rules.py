@@ -1,190 +1,62 @@
 """``corpus/tone_rules.yaml``: the tone rules as data, validated strictly and compiled once.
 
 The file holds, per rule, keyword groups (literal words plus optional context regexes),
-allow-lists, the refusal cues and openers, the fix table and the facts a fix must keep
-(its header explains each field to supervisors). :func:`load_rules` validates every field
-and raises one :class:`~agent.errors.CorpusError` listing every problem, each naming the
-file and the field; :func:`rules_for` caches the compiled :class:`RuleSet` by mtime.
-
-Compilation turns every literal (keywords and the allow words that touch them) into ONE
-trie-shaped regex over the normalised text that finds the longest literal starting at a
-position; a find is looked up in a dict that lists the keyword entries starting there (the
-literal's prefixes) with their context checks. A clean draft costs one regex pass; context
-regexes run only where a keyword was found.
+allow-lists, the refusal cues, openers and the questions a reply may decline, the fix table
+and the facts a fix must keep (its header explains each field to supervisors).
+:func:`load_rules` validates every field (:mod:`agent.guardrails.spec`) and raises one
+:class:`~agent.errors.CorpusError` listing every problem, each naming the file and the field,
+then compiles (:mod:`agent.guardrails.compiler`); :func:`rules_for` caches the compiled
+:class:`RuleSet` by the file's mtime and size, so everything that depends only on the rules is
+built once per version of the file.
 """
 
 from __future__ import annotations
 
-import re
-import string
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from agent.errors import CorpusError
-from agent.text import has_traditional, normalize
+from agent.guardrails.compiled import Entry, FixTable, Intent, RuleSet
+from agent.guardrails.compiler import Compiler, trie_pattern
+from agent.guardrails.spec import (
+    CUE,
+    LEXICAL_RULES,
+    REFUSAL_RULE,
+    RULES_FILE,
+    KeywordGroup,
+    LexicalRuleId,
+    ToneRulesSpec,
+    _messages,
+    say,
+)
 
-RULES_FILE = "tone_rules.yaml"
-LexicalRuleId = Literal["over_intimacy", "negative_language", "contains_danshi"]
-LEXICAL_RULES: tuple[LexicalRuleId, ...] = ("over_intimacy", "negative_language", "contains_danshi")
-REFUSAL_RULE = "refusal_without_apology"
-CUE = "refusal"  # the scope of refusal cues and of their allow words
-_MESSAGES_FILE = Path(__file__).resolve().parent.parent / "_static" / "guardrail_messages.yaml"
-
-
-@lru_cache(maxsize=1)
-def _messages() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(_MESSAGES_FILE.read_text(encoding="utf-8"))
-    return loaded
-
-
-def say(key: str, **values: object) -> str:
-    """A message to supervisors from ``agent/_static/guardrail_messages.yaml``."""
-    return str(_messages()[key]).format(**values)
-
-
-# --- the file's schema -------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class KeywordGroup(_Strict):
-    note: str = ""
-    words: list[str] = Field(min_length=1)
-    before: str | None = None
-    not_before: str | None = None
-    after: str | None = None
-    not_after: str | None = None
-    span_before: bool = False
-
-
-class LexicalRuleSpec(_Strict):
-    message: str
-    keywords: list[KeywordGroup] = Field(min_length=1)
-    allow: list[str] = Field(default_factory=list)
-
-
-class RulesSpec(_Strict):
-    over_intimacy: LexicalRuleSpec
-    negative_language: LexicalRuleSpec
-    contains_danshi: LexicalRuleSpec
-
-
-class IntentSpec(_Strict):
-    name: str
-    query: str
-    declines: str
-    grants: str | None = None
-
-
-class RefusalSpec(_Strict):
-    message: str
-    apology: str
-    greetings: list[str] = Field(min_length=1)
-    greeting_marks: str = ""
-    weak_openers: list[str] = Field(default_factory=list)
-    fix_prefix: str
-    rules_as_cues: list[LexicalRuleId] = Field(default_factory=list)
-    cues: list[KeywordGroup] = Field(min_length=1)
-    allow: list[str] = Field(default_factory=list)
-    intents: list[IntentSpec] = Field(default_factory=list)
-
-
-class FixSpec(_Strict):
-    rule: LexicalRuleId
-    match: str
-    replace: str
-
-
-class FactsSpec(_Strict):
-    couriers: list[str] = Field(default_factory=list)
-    times: list[str] = Field(default_factory=list)
-
-
-class ToneRulesSpec(_Strict):
-    version: Literal[1]
-    max_run: int = Field(default=2, ge=1, le=5)
-    window: int = Field(default=16, ge=1, le=64)
-    rules: RulesSpec
-    refusal: RefusalSpec
-    fixes: list[FixSpec] = Field(default_factory=list)
-    facts: FactsSpec = Field(default_factory=FactsSpec)
-
-
-# --- the compiled form -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A keyword that starts a scanned literal: its scope, its length and its context checks."""
-
-    scope: str
-    length: int
-    before: re.Pattern[str] | None = None
-    not_before: re.Pattern[str] | None = None
-    after: re.Pattern[str] | None = None
-    not_after: re.Pattern[str] | None = None
-    span_before: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    name: str
-    query: re.Pattern[str]
-    declines: re.Pattern[str]
-    grants: re.Pattern[str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class FixTable:
-    """One rule's fixes: a single regex whose group ``f<i>`` is entry i, and the replacements."""
-
-    pattern: re.Pattern[str]
-    replacements: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """Everything :func:`agent.guardrails.check` needs, compiled from one tone_rules.yaml."""
-
-    path: Path
-    max_run: int
-    window: int
-    scan: re.Pattern[str]
-    entries: Mapping[str, tuple[Entry, ...]]
-    allowed: frozenset[str]
-    messages: Mapping[str, str]
-    allow: Mapping[str, tuple[str, ...]]
-    opener: re.Pattern[str]
-    greeting: re.Pattern[str]
-    weak_opener: re.Pattern[str]
-    apology: str
-    fix_prefix: str
-    greeting_mark: str
-    marks: str
-    cue_rules: frozenset[str]
-    intents: tuple[Intent, ...]
-    fixes: Mapping[str, FixTable]
-    facts: re.Pattern[str]
-
-    def lexicon(self) -> list[str]:
-        """Every literal the scan looks for (keywords and the allow words that touch them)."""
-        return sorted(self.entries)
-
-
-# --- loading ----------------------------------------------------------------------------
+__all__ = [
+    "CUE",
+    "LEXICAL_RULES",
+    "REFUSAL_RULE",
+    "RULES_FILE",
+    "Entry",
+    "FixTable",
+    "Intent",
+    "KeywordGroup",
+    "LexicalRuleId",
+    "RuleSet",
+    "ToneRulesSpec",
+    "load_rules",
+    "rules_for",
+    "say",
+    "trie_pattern",
+]
 
 
 def _read(path: Path) -> Any:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 5x faster
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except FileNotFoundError:
         raise CorpusError(say("missing_file", path=path)) from None
     except OSError as exc:
@@ -218,7 +90,7 @@ def load_rules(path: Path) -> RuleSet:
     except ValidationError as exc:
         problems = _schema_problems(path, exc)
         raise CorpusError(problems[0], problems) from None
-    compiler = _Compiler(path, spec)
+    compiler = Compiler(path, spec)
     ruleset = compiler.compile()
     if compiler.problems:
         raise CorpusError(compiler.problems[0], compiler.problems)
@@ -238,235 +110,3 @@ def rules_for(corpus_dir: Path) -> RuleSet:
     except OSError:
         raise CorpusError(say("missing_file", path=path)) from None
     return _cached(path, stat.st_mtime_ns, stat.st_size)
-
-
-# --- compiling ---------------------------------------------------------------------------
-
-
-def trie_pattern(words: Iterable[str]) -> str:
-    """One regex matching any of ``words``, shaped as a trie so that it prefers the longest."""
-    root: dict[str, Any] = {}
-    for word in words:
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-    return _emit(root)
-
-
-def _emit(node: dict[str, Any]) -> str:
-    branches = [re.escape(ch) + _emit(child) for ch, child in sorted(node.items()) if ch]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    if "" in node:
-        return f"(?:{body})?"
-    return body
-
-
-def _unmatchable(pattern: str) -> Iterator[str]:
-    """Characters of a regex (outside escapes) that the normalised text can never contain."""
-    escaped = False
-    for ch in pattern:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch.isspace() or ch != ch.lower() or 0xFF01 <= ord(ch) <= 0xFF5E or has_traditional(ch):
-            yield ch
-
-
-@dataclass
-class _Keyword:
-    scope: str
-    before: re.Pattern[str] | None
-    not_before: re.Pattern[str] | None
-    after: re.Pattern[str] | None
-    not_after: re.Pattern[str] | None
-    span_before: bool
-
-
-class _Compiler:
-    """Builds a RuleSet from a validated spec, collecting every problem on the way."""
-
-    def __init__(self, path: Path, spec: ToneRulesSpec) -> None:
-        self.path = path
-        self.spec = spec
-        self.problems: list[str] = []
-
-    def problem(self, field: str, message: str) -> None:
-        self.problems.append(say("field", path=self.path, field=field, message=message))
-
-    def regex(self, field: str, source: str, suffix: str = "") -> re.Pattern[str] | None:
-        bad = list(dict.fromkeys(_unmatchable(source)))
-        for ch in bad:
-            normal = normalize(ch, self.spec.max_run).text
-            hint = say("hint_replace", normalized=normal) if normal else say("hint_delete")
-            self.problem(field, say("unmatchable", char=ch, hint=hint))
-        try:
-            re.compile(source)
-            compiled = re.compile(f"(?:{source}){suffix}")
-        except re.error as exc:
-            self.problem(field, say("bad_regex", error=exc.msg, pos=(exc.pos or 0) + 1))
-            return None
-        return None if bad else compiled
-
-    def optional(self, field: str, source: str | None, suffix: str = "") -> re.Pattern[str] | None:
-        return None if source is None else self.regex(field, source, suffix)
-
-    def word(self, field: str, word: str, shortest: int = 2) -> str | None:
-        normal = normalize(word, self.spec.max_run).text
-        if len(normal) < shortest:
-            self.problem(field, say("short_word", word=word) if shortest > 1 else say("empty_word"))
-            return None
-        return normal
-
-    def words(self, field: str, words: list[str], shortest: int = 2) -> list[str]:
-        out = [self.word(f"{field}.{i}", w, shortest) for i, w in enumerate(words)]
-        return [w for w in out if w is not None]
-
-    def template(self, field: str, message: str) -> str:
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(message) if name is not None}
-            if names - {"text"}:
-                raise ValueError(", ".join(sorted(names - {"text"})))
-            message.format(text="")
-        except (ValueError, IndexError, KeyError) as exc:
-            self.problem(field, say("bad_template", error=exc))
-        return message
-
-    def keywords(self, field: str, scope: str, groups: list[KeywordGroup]) -> dict[str, list[_Keyword]]:
-        found: dict[str, list[_Keyword]] = {}
-        for i, group in enumerate(groups):
-            where = f"{field}.{i}"
-            before = self.optional(f"{where}.before", group.before, r"\Z")
-            keyword = _Keyword(
-                scope,
-                before,
-                self.optional(f"{where}.not_before", group.not_before, r"\Z"),
-                self.optional(f"{where}.after", group.after),
-                self.optional(f"{where}.not_after", group.not_after),
-                group.span_before and before is not None,
-            )
-            for word in self.words(f"{where}.words", group.words):
-                found.setdefault(word, []).append(keyword)
-        return found
-
-    def compile(self) -> RuleSet:
-        spec = self.spec
-        keywords: dict[str, list[_Keyword]] = {}
-        allow: dict[str, tuple[str, ...]] = {}
-        messages: dict[str, str] = {}
-        for rule in LEXICAL_RULES:
-            rule_spec: LexicalRuleSpec = getattr(spec.rules, rule)
-            messages[rule] = self.template(f"rules.{rule}.message", rule_spec.message)
-            for word, found in self.keywords(f"rules.{rule}.keywords", rule, rule_spec.keywords).items():
-                keywords.setdefault(word, []).extend(found)
-            allow[rule] = tuple(self.words(f"rules.{rule}.allow", rule_spec.allow))
-        refusal = spec.refusal
-        messages[REFUSAL_RULE] = self.template("refusal.message", refusal.message)
-        for word, found in self.keywords("refusal.cues", CUE, refusal.cues).items():
-            keywords.setdefault(word, []).extend(found)
-        allow[CUE] = tuple(self.words("refusal.allow", refusal.allow))
-        self.shadowing(allow, keywords)
-        scan, entries, allowed = _scan_table(keywords, allow)
-        openers = self.openers(refusal)
-        return RuleSet(
-            path=self.path,
-            max_run=spec.max_run,
-            window=spec.window,
-            scan=scan,
-            entries=entries,
-            allowed=allowed,
-            messages=messages,
-            allow=allow,
-            opener=openers[0],
-            greeting=openers[1],
-            weak_opener=openers[2],
-            apology=refusal.apology,
-            fix_prefix=refusal.fix_prefix,
-            greeting_mark=refusal.greeting_marks[:1],
-            marks=normalize(refusal.greeting_marks, spec.max_run).text,
-            cue_rules=frozenset(refusal.rules_as_cues),
-            intents=tuple(self.intents(refusal.intents)),
-            fixes=self.fixes(spec.fixes),
-            facts=self.facts(spec.facts),
-        )
-
-    def shadowing(self, allow: dict[str, tuple[str, ...]], keywords: dict[str, list[_Keyword]]) -> None:
-        """An allow word equal to a keyword would switch that keyword off everywhere: a mistake."""
-        for scope, words in allow.items():
-            field = "refusal.allow" if scope == CUE else f"rules.{scope}.allow"
-            for word in words:
-                if word in keywords:
-                    self.problem(field, say("allow_is_keyword", word=word))
-
-    def openers(self, refusal: RefusalSpec) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
-        greetings = self.words("refusal.greetings", refusal.greetings, shortest=1)
-        marks = normalize(refusal.greeting_marks, self.spec.max_run).text
-        mark = f"[{re.escape(marks)}]?" if marks else ""
-        prefix = f"(?:(?:{trie_pattern(greetings)}){mark})*"
-        apology = self.word("refusal.apology", refusal.apology) or refusal.apology
-        weak = self.words("refusal.weak_openers", refusal.weak_openers)
-        weak_alt = "|".join(re.escape(w) for w in sorted(weak, key=len, reverse=True)) or "(?!)"
-        return (
-            re.compile(prefix + re.escape(apology)),
-            re.compile(prefix),
-            re.compile(f"{prefix}({weak_alt})"),
-        )
-
-    def intents(self, specs: list[IntentSpec]) -> Iterator[Intent]:
-        for i, intent in enumerate(specs):
-            where = f"refusal.intents.{i}"
-            query = self.regex(f"{where}.query", intent.query)
-            declines = self.regex(f"{where}.declines", intent.declines)
-            grants = self.optional(f"{where}.grants", intent.grants)
-            if query is not None and declines is not None:
-                yield Intent(intent.name, query, declines, grants)
-
-    def fixes(self, specs: list[FixSpec]) -> dict[str, FixTable]:
-        """Per rule, its fix entries joined into one regex (an earlier entry wins where two match)."""
-        sources: dict[str, list[str]] = {}
-        replacements: dict[str, dict[str, str]] = {}
-        for i, fix in enumerate(specs):
-            if self.regex(f"fixes.{i}.match", fix.match) is not None:
-                sources.setdefault(fix.rule, []).append(f"(?P<f{i}>{fix.match})")
-                replacements.setdefault(fix.rule, {})[f"f{i}"] = fix.replace
-        return {rule: FixTable(re.compile("|".join(alts)), replacements[rule]) for rule, alts in sources.items()}
-
-    def facts(self, spec: FactsSpec) -> re.Pattern[str]:
-        names = self.words("facts.couriers", spec.couriers) + self.words("facts.times", spec.times)
-        alternatives = [re.escape(n) for n in sorted(set(names), key=len, reverse=True)]
-        return re.compile("|".join([r"\d+(?:[.:]\d+)*", *alternatives]))
-
-
-def _touches(allowed: str, keyword: str) -> bool:
-    """An allow word matters to the scan when it holds a keyword or starts before one and runs into it."""
-    if keyword in allowed:
-        return True
-    return any(allowed.endswith(keyword[:i]) for i in range(1, len(keyword)))
-
-
-def _scan_table(
-    keywords: dict[str, list[_Keyword]], allow: dict[str, tuple[str, ...]]
-) -> tuple[re.Pattern[str], dict[str, tuple[Entry, ...]], frozenset[str]]:
-    """The scan regex and, per literal, the keyword entries that start where it starts.
-
-    The scan looks for the longest literal at every position, so the keywords starting at a
-    position are exactly the prefixes of the literal found there. An allow word holds for every
-    rule and for the refusal cues: no keyword starting inside it is a finding.
-    """
-    allowed = frozenset(word for words in allow.values() for word in words)
-    literals = set(keywords) | {a for a in allowed if any(_touches(a, word) for word in keywords)}
-    entries: dict[str, tuple[Entry, ...]] = {}
-    for literal in literals:
-        found: list[Entry] = []
-        if literal not in allowed:
-            for word, ks in keywords.items():
-                if literal.startswith(word):
-                    found.extend(
-                        Entry(k.scope, len(word), k.before, k.not_before, k.after, k.not_after, k.span_before)
-                        for k in ks
-                    )
-        entries[literal] = tuple(found)
-    return re.compile(trie_pattern(literals)), entries, allowed

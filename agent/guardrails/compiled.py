@@ -1,0 +1,66 @@
+"""The compiled form of a tone rules file: what :func:`agent.guardrails.check` runs on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A keyword that starts a scanned literal: its scope, its length and its context checks."""
+
+    scope: str
+    length: int
+    before: re.Pattern[str] | None = None
+    not_before: re.Pattern[str] | None = None
+    after: re.Pattern[str] | None = None
+    not_after: re.Pattern[str] | None = None
+    span_before: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    name: str
+    query: re.Pattern[str]
+    declines: re.Pattern[str]
+    grants: re.Pattern[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FixTable:
+    """One rule's fixes: a single regex whose group ``f<i>`` is entry i, and the replacements."""
+
+    pattern: re.Pattern[str]
+    replacements: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything :func:`agent.guardrails.check` needs, compiled from one tone_rules.yaml."""
+
+    path: Path
+    max_run: int
+    window: int
+    scan: re.Pattern[str]
+    entries: Mapping[str, tuple[Entry, ...]]
+    allowed: frozenset[str]
+    messages: Mapping[str, str]
+    allow: Mapping[str, tuple[str, ...]]
+    opener: re.Pattern[str]
+    greeting: re.Pattern[str]
+    weak_opener: re.Pattern[str]
+    apology: str
+    fix_prefix: str
+    greeting_mark: str
+    marks: str
+    cue_rules: frozenset[str]
+    intents: tuple[Intent, ...]
+    fixes: Mapping[str, FixTable]
+    facts: re.Pattern[str]
+
+    def lexicon(self) -> list[str]:
+        """Every literal the scan looks for (keywords and the allow words that touch them)."""
+        return sorted(self.entries)

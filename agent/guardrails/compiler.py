@@ -1,0 +1,262 @@
+"""Compiling a validated tone rules spec into a :class:`~agent.guardrails.compiled.RuleSet`.
+
+Every literal (keywords and the allow words that touch them) becomes ONE trie-shaped regex
+over the normalised text that finds the longest literal starting at a position; a find is
+looked up in a dict that lists the keyword entries starting there (the literal's prefixes)
+with their context checks. A clean draft costs one regex pass; context regexes run only
+where a keyword was found.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.guardrails.compiled import Entry, FixTable, Intent, RuleSet
+from agent.guardrails.spec import (
+    CUE,
+    LEXICAL_RULES,
+    REFUSAL_RULE,
+    FactsSpec,
+    FixSpec,
+    IntentSpec,
+    KeywordGroup,
+    LexicalRuleSpec,
+    RefusalSpec,
+    ToneRulesSpec,
+    say,
+)
+from agent.text import has_traditional, normalize
+
+
+def trie_pattern(words: Iterable[str]) -> str:
+    """One regex matching any of ``words``, shaped as a trie so that it prefers the longest."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    return _emit(root)
+
+
+def _emit(node: dict[str, Any]) -> str:
+    branches = [re.escape(ch) + _emit(child) for ch, child in sorted(node.items()) if ch]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if "" in node:
+        return f"(?:{body})?"
+    return body
+
+
+def _unmatchable(pattern: str) -> Iterator[str]:
+    """Characters of a regex (outside escapes) that the normalised text can never contain."""
+    escaped = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch.isspace() or ch != ch.lower() or 0xFF01 <= ord(ch) <= 0xFF5E or has_traditional(ch):
+            yield ch
+
+
+@dataclass
+class _Keyword:
+    scope: str
+    before: re.Pattern[str] | None
+    not_before: re.Pattern[str] | None
+    after: re.Pattern[str] | None
+    not_after: re.Pattern[str] | None
+    span_before: bool
+
+
+class Compiler:
+    """Builds a RuleSet from a validated spec, collecting every problem on the way."""
+
+    def __init__(self, path: Path, spec: ToneRulesSpec) -> None:
+        self.path = path
+        self.spec = spec
+        self.problems: list[str] = []
+
+    def problem(self, field: str, message: str) -> None:
+        self.problems.append(say("field", path=self.path, field=field, message=message))
+
+    def regex(self, field: str, source: str, suffix: str = "") -> re.Pattern[str] | None:
+        bad = list(dict.fromkeys(_unmatchable(source)))
+        for ch in bad:
+            normal = normalize(ch, self.spec.max_run).text
+            hint = say("hint_replace", normalized=normal) if normal else say("hint_delete")
+            self.problem(field, say("unmatchable", char=ch, hint=hint))
+        try:
+            re.compile(source)
+            compiled = re.compile(f"(?:{source}){suffix}")
+        except re.error as exc:
+            self.problem(field, say("bad_regex", error=exc.msg, pos=(exc.pos or 0) + 1))
+            return None
+        return None if bad else compiled
+
+    def optional(self, field: str, source: str | None, suffix: str = "") -> re.Pattern[str] | None:
+        return None if source is None else self.regex(field, source, suffix)
+
+    def word(self, field: str, word: str, shortest: int = 2) -> str | None:
+        normal = normalize(word, self.spec.max_run).text
+        if len(normal) < shortest:
+            self.problem(field, say("short_word", word=word) if shortest > 1 else say("empty_word"))
+            return None
+        return normal
+
+    def words(self, field: str, words: list[str], shortest: int = 2) -> list[str]:
+        out = [self.word(f"{field}.{i}", w, shortest) for i, w in enumerate(words)]
+        return [w for w in out if w is not None]
+
+    def template(self, field: str, message: str) -> str:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(message) if name is not None}
+            if names - {"text"}:
+                raise ValueError(", ".join(sorted(names - {"text"})))
+            message.format(text="")
+        except (ValueError, IndexError, KeyError) as exc:
+            self.problem(field, say("bad_template", error=exc))
+        return message
+
+    def keywords(self, field: str, scope: str, groups: list[KeywordGroup]) -> dict[str, list[_Keyword]]:
+        found: dict[str, list[_Keyword]] = {}
+        for i, group in enumerate(groups):
+            where = f"{field}.{i}"
+            before = self.optional(f"{where}.before", group.before, r"\Z")
+            keyword = _Keyword(
+                scope,
+                before,
+                self.optional(f"{where}.not_before", group.not_before, r"\Z"),
+                self.optional(f"{where}.after", group.after),
+                self.optional(f"{where}.not_after", group.not_after),
+                group.span_before and before is not None,
+            )
+            for word in self.words(f"{where}.words", group.words):
+                found.setdefault(word, []).append(keyword)
+        return found
+
+    def compile(self) -> RuleSet:
+        spec = self.spec
+        keywords: dict[str, list[_Keyword]] = {}
+        allow: dict[str, tuple[str, ...]] = {}
+        messages: dict[str, str] = {}
+        for rule in LEXICAL_RULES:
+            rule_spec: LexicalRuleSpec = getattr(spec.rules, rule)
+            messages[rule] = self.template(f"rules.{rule}.message", rule_spec.message)
+            for word, found in self.keywords(f"rules.{rule}.keywords", rule, rule_spec.keywords).items():
+                keywords.setdefault(word, []).extend(found)
+            allow[rule] = tuple(self.words(f"rules.{rule}.allow", rule_spec.allow))
+        refusal = spec.refusal
+        messages[REFUSAL_RULE] = self.template("refusal.message", refusal.message)
+        for word, found in self.keywords("refusal.cues", CUE, refusal.cues).items():
+            keywords.setdefault(word, []).extend(found)
+        allow[CUE] = tuple(self.words("refusal.allow", refusal.allow))
+        self.shadowing(allow, keywords)
+        scan, entries, allowed = _scan_table(keywords, allow)
+        openers = self.openers(refusal)
+        return RuleSet(
+            path=self.path,
+            max_run=spec.max_run,
+            window=spec.window,
+            scan=scan,
+            entries=entries,
+            allowed=allowed,
+            messages=messages,
+            allow=allow,
+            opener=openers[0],
+            greeting=openers[1],
+            weak_opener=openers[2],
+            apology=refusal.apology,
+            fix_prefix=refusal.fix_prefix,
+            greeting_mark=refusal.greeting_marks[:1],
+            marks=normalize(refusal.greeting_marks, spec.max_run).text,
+            cue_rules=frozenset(refusal.rules_as_cues),
+            intents=tuple(self.intents(refusal.intents)),
+            fixes=self.fixes(spec.fixes),
+            facts=self.facts(spec.facts),
+        )
+
+    def shadowing(self, allow: dict[str, tuple[str, ...]], keywords: dict[str, list[_Keyword]]) -> None:
+        """An allow word equal to a keyword would switch that keyword off everywhere: a mistake."""
+        for scope, words in allow.items():
+            field = "refusal.allow" if scope == CUE else f"rules.{scope}.allow"
+            for word in words:
+                if word in keywords:
+                    self.problem(field, say("allow_is_keyword", word=word))
+
+    def openers(self, refusal: RefusalSpec) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+        greetings = self.words("refusal.greetings", refusal.greetings, shortest=1)
+        marks = normalize(refusal.greeting_marks, self.spec.max_run).text
+        mark = f"[{re.escape(marks)}]?" if marks else ""
+        prefix = f"(?:(?:{trie_pattern(greetings)}){mark})*"
+        apology = self.word("refusal.apology", refusal.apology) or refusal.apology
+        weak = self.words("refusal.weak_openers", refusal.weak_openers)
+        weak_alt = "|".join(re.escape(w) for w in sorted(weak, key=len, reverse=True)) or "(?!)"
+        return (
+            re.compile(prefix + re.escape(apology)),
+            re.compile(prefix),
+            re.compile(f"{prefix}({weak_alt})"),
+        )
+
+    def intents(self, specs: list[IntentSpec]) -> Iterator[Intent]:
+        for i, intent in enumerate(specs):
+            where = f"refusal.intents.{i}"
+            query = self.regex(f"{where}.query", intent.query)
+            declines = self.regex(f"{where}.declines", intent.declines)
+            grants = self.optional(f"{where}.grants", intent.grants)
+            if query is not None and declines is not None:
+                yield Intent(intent.name, query, declines, grants)
+
+    def fixes(self, specs: list[FixSpec]) -> dict[str, FixTable]:
+        """Per rule, its fix entries joined into one regex (an earlier entry wins where two match)."""
+        sources: dict[str, list[str]] = {}
+        replacements: dict[str, dict[str, str]] = {}
+        for i, fix in enumerate(specs):
+            if self.regex(f"fixes.{i}.match", fix.match) is not None:
+                sources.setdefault(fix.rule, []).append(f"(?P<f{i}>{fix.match})")
+                replacements.setdefault(fix.rule, {})[f"f{i}"] = fix.replace
+        return {rule: FixTable(re.compile("|".join(alts)), replacements[rule]) for rule, alts in sources.items()}
+
+    def facts(self, spec: FactsSpec) -> re.Pattern[str]:
+        names = self.words("facts.couriers", spec.couriers) + self.words("facts.times", spec.times)
+        alternatives = [re.escape(n) for n in sorted(set(names), key=len, reverse=True)]
+        return re.compile("|".join([r"\d+(?:[.:]\d+)*", *alternatives]))
+
+
+def _touches(allowed: str, keyword: str) -> bool:
+    """An allow word matters to the scan when it holds a keyword or starts before one and runs into it."""
+    if keyword in allowed:
+        return True
+    return any(allowed.endswith(keyword[:i]) for i in range(1, len(keyword)))
+
+
+def _scan_table(
+    keywords: dict[str, list[_Keyword]], allow: dict[str, tuple[str, ...]]
+) -> tuple[re.Pattern[str], dict[str, tuple[Entry, ...]], frozenset[str]]:
+    """The scan regex and, per literal, the keyword entries that start where it starts.
+
+    The scan looks for the longest literal at every position, so the keywords starting at a
+    position are exactly the prefixes of the literal found there. An allow word holds for every
+    rule and for the refusal cues: no keyword starting inside it is a finding.
+    """
+    allowed = frozenset(word for words in allow.values() for word in words)
+    literals = set(keywords) | {a for a in allowed if any(_touches(a, word) for word in keywords)}
+    entries: dict[str, tuple[Entry, ...]] = {}
+    for literal in literals:
+        found: list[Entry] = []
+        if literal not in allowed:
+            for word, ks in keywords.items():
+                if literal.startswith(word):
+                    found.extend(
+                        Entry(k.scope, len(word), k.before, k.not_before, k.after, k.not_after, k.span_before)
+                        for k in ks
+                    )
+        entries[literal] = tuple(found)
+    return re.compile(trie_pattern(literals)), entries, allowed
