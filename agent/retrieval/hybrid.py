@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from agent.retrieval.index import Scored
-from agent.retrieval.split import SplitRules, load_rules, split_questions
+from agent.retrieval.split import SplitRules, split_questions
 from agent.text import normalize_query
 
 Mode = Literal["dense", "bm25", "hybrid"]
@@ -111,7 +111,9 @@ class HybridRetriever:
 
     def retrieve_questions(self, message: str, k: int) -> list[tuple[str, list[Hit]]]:
         """Each question of ``message`` (customer's words) with the scripts found for it."""
-        return per_question(self, message, k, self.rules or load_rules())
+        if self.rules is None:
+            return [(message, self.retrieve(message, k))]
+        return per_question(self, message, k, self.rules)
 
 
 def per_question(retriever: Retriever, message: str, k: int, rules: SplitRules) -> list[tuple[str, list[Hit]]]:
@@ -139,4 +141,7 @@ class FakeRetriever:
         return self._script.popleft()[:k]
 
     def retrieve_questions(self, message: str, k: int) -> list[tuple[str, list[Hit]]]:
-        return per_question(self, message, k, self.rules or load_rules())
+        """Per question with the split rules given, else the whole message as one question."""
+        if self.rules is None:
+            return [(message, self.retrieve(message, k))]
+        return per_question(self, message, k, self.rules)

@@ -1,4 +1,4 @@
-"""The dense index: scripts in a Chroma collection, kept in step with the corpus.
+"""The dense index: scripts in a vector store (Chroma, or the in-memory fake), kept in step with the corpus.
 
 A script is stored as one document per question variant, one for its title, and one
 *centroid* (the normalised mean of those vectors). A script scores by a mix of its best
@@ -8,40 +8,31 @@ and the best variant alone (``bench/bench_retrieval.py --schemes``).
 
 Every document carries the script id, category and :func:`agent.corpus.content_hash` in
 its metadata; :func:`sync` re-embeds only scripts whose hash changed and deletes scripts
-that left the corpus. The collection lives in ``settings.index_dir`` (a persistent client)
-or on a Chroma server when ``settings.chroma_host`` is set; its name includes the
-embedder's name, so switching backends builds a new collection instead of mixing spaces.
+that left the corpus. Where the rows live is the :class:`~agent.retrieval.vectorstore.VectorStore`'s
+business (:mod:`agent.retrieval.chroma`); nothing here imports Chroma.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from agent.corpus import content_hash
 from agent.errors import RetrievalError
-from agent.retrieval.embedder import Embedder, KefuEmbeddingFunction, Vector
+from agent.retrieval.embedder import Embedder, Vector
+from agent.retrieval.vectorstore import Meta, Row, VectorStore
 from agent.types import Script
 
-if TYPE_CHECKING:
-    from chromadb.api import ClientAPI
-    from chromadb.api.models.Collection import Collection
-    from chromadb.api.types import Metadata
-
-    from agent.config import Settings
-
 Progress = Callable[[int, int], None]
-SCHEME = "v2"  # bump when the documents of a script change shape: a new collection is built
 _BATCH = 512  # rows per add call
 
 
@@ -78,74 +69,14 @@ def documents(script: Script) -> list[Doc]:
     return docs
 
 
-def collection_name(embedder: Embedder) -> str:
-    """``kefu-<scheme>-<embedder>``, within Chroma's naming rules."""
-    name = re.sub(r"[^a-zA-Z0-9._-]+", "-", f"kefu-{SCHEME}-{embedder.name}").strip("-._")
-    return name[:200]
-
-
-# --- clients and collections -------------------------------------------------------------
-
-
-def chroma_settings() -> Any:
-    from chromadb.config import Settings as ChromaSettings
-
-    return ChromaSettings(anonymized_telemetry=False)
-
-
-def open_client(settings: Settings) -> ClientAPI:
-    """A Chroma server's client when ``chroma_host`` is set, else the local persistent store."""
-    import chromadb
-
-    try:
-        if settings.chroma_host:
-            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings())
-        settings.index_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings())
-    except Exception as exc:
-        where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
-        raise RetrievalError(f"cannot open the Chroma index at {where}: {exc}") from None
-
-
-def ping(settings: Settings) -> None:
-    """Raise RetrievalError unless the Chroma index (a server when ``chroma_host`` is set) answers.
-
-    Searching reads vectors once per index, so a search no longer shows that a server went away.
-    """
-    try:
-        open_client(settings).heartbeat()
-    except RetrievalError:
-        raise
-    except Exception as exc:
-        where = f"{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
-        raise RetrievalError(f"the Chroma index at {where} does not answer: {exc}") from None
-
-
-def open_collection(client: ClientAPI, embedder: Embedder) -> Collection:
-    try:
-        return client.get_or_create_collection(
-            collection_name(embedder),
-            embedding_function=KefuEmbeddingFunction(embedder),  # type: ignore[arg-type]
-            metadata={"scheme": SCHEME},
-        )
-    except Exception as exc:
-        raise RetrievalError(f"cannot open the collection {collection_name(embedder)}: {exc}") from None
-
-
-def drop_collection(client: ClientAPI, embedder: Embedder) -> None:
-    name = collection_name(embedder)
-    if any(c.name == name for c in client.list_collections()):
-        client.delete_collection(name)
-
-
 # --- incremental sync ------------------------------------------------------------------
 
 
-def _indexed(collection: Collection) -> dict[str, tuple[str, list[str]]]:
+def _indexed(store: VectorStore) -> dict[str, tuple[str, list[str]]]:
     """script id -> (stored content hash, or "" when its documents disagree; its document ids)."""
-    got = collection.get(include=["metadatas"])
+    got = store.rows()
     out: dict[str, tuple[str, list[str]]] = {}
-    for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+    for doc_id, meta in zip(got.ids, got.metas, strict=True):
         script_id, doc_hash = str(meta["script_id"]), str(meta.get("hash", ""))
         stored, ids = out.setdefault(script_id, (doc_hash, []))
         ids.append(doc_id)
@@ -167,68 +98,47 @@ def _centroid(vectors: Sequence[Vector]) -> Vector:
     return [x / norm for x in mean]
 
 
-def _meta(script: Script, kind: str) -> Metadata:
+def _meta(script: Script, kind: str) -> Meta:
     return {"script_id": script.id, "category": script.category, "hash": content_hash(script), "kind": kind}
 
 
-@dataclass
-class _Batch:
-    """Rows waiting to be added in one call."""
-
-    ids: list[str]
-    texts: list[str]
-    vectors: list[Vector]
-    metas: list[Metadata]
-
-    def extend(self, script: Script, embedder: Embedder) -> None:
-        docs = documents(script)
-        vectors = embedder.embed_documents([d.text for d in docs])
-        self.ids += [d.id for d in docs] + [f"{script.id}#centroid"]
-        self.texts += [d.text for d in docs] + [script.title]
-        self.vectors += [*vectors, _centroid(vectors)]
-        self.metas += [_meta(script, "text") for _ in docs] + [_meta(script, "centroid")]
-
-    def flush(self, collection: Collection) -> int:
-        count = len(self.ids)
-        if count:
-            collection.add(ids=self.ids, documents=self.texts, embeddings=self.vectors, metadatas=self.metas)  # type: ignore[arg-type]
-        self.ids, self.texts, self.vectors, self.metas = [], [], [], []
-        return count
-
-
-def _delete(collection: Collection, ids: Iterable[str]) -> None:
-    ids = list(ids)
-    for start in range(0, len(ids), 1000):
-        collection.delete(ids=ids[start : start + 1000])
+def _rows(script: Script, embedder: Embedder) -> list[Row]:
+    docs = documents(script)
+    vectors = embedder.embed_documents([d.text for d in docs])
+    rows = [Row(d.id, d.text, v, _meta(script, "text")) for d, v in zip(docs, vectors, strict=True)]
+    rows.append(Row(f"{script.id}#centroid", script.title, _centroid(vectors), _meta(script, "centroid")))
+    return rows
 
 
 def sync(
-    collection: Collection,
+    store: VectorStore,
     scripts: Sequence[Script],
     embedder: Embedder,
     progress: Progress | None = None,
 ) -> SyncReport:
-    """Bring the collection in step with ``scripts``: embed new and changed ones, drop the gone."""
+    """Bring the store in step with ``scripts``: embed new and changed ones, drop the gone."""
     started = time.perf_counter()
     try:
-        indexed = _indexed(collection)
+        indexed = _indexed(store)
         stale = [s for s in scripts if _stale(s, indexed.get(s.id))]
         wanted = {s.id for s in scripts}
         removed = [sid for sid in indexed if sid not in wanted]
-        _delete(collection, [i for s in stale if s.id in indexed for i in indexed[s.id][1]])
-        _delete(collection, [i for sid in removed for i in indexed[sid][1]])
-        added, batch = 0, _Batch([], [], [], [])
+        store.delete([i for s in stale if s.id in indexed for i in indexed[s.id][1]])
+        store.delete([i for sid in removed for i in indexed[sid][1]])
+        added, batch = 0, []
         for done, script in enumerate(stale, start=1):
-            batch.extend(script, embedder)
-            if len(batch.ids) >= _BATCH:
-                added += batch.flush(collection)
+            batch.extend(_rows(script, embedder))
+            if len(batch) >= _BATCH:
+                store.add(batch)
+                added, batch = added + len(batch), []
             if progress is not None:
                 progress(done, len(stale))
-        added += batch.flush(collection)
+        store.add(batch)
+        added += len(batch)
     except RetrievalError:
         raise
     except Exception as exc:
-        raise RetrievalError(f"updating the index {collection.name} failed: {exc}") from None
+        raise RetrievalError(f"updating the index {store.name} failed: {exc}") from None
     return SyncReport(len(stale), len(scripts) - len(stale), len(removed), added, time.perf_counter() - started)
 
 
@@ -275,14 +185,14 @@ def _unit(matrix: Matrix) -> Matrix:
 class DenseIndex:
     """Nearest scripts to each query: ``(best variant + w * centroid) / (1 + w)`` cosine similarity.
 
-    Chroma holds the vectors (persistent, updated incrementally, shareable through a server); they
-    are read once per index and scored exactly in memory. Chroma's HNSW search is approximate and
+    The store holds the vectors (Chroma: persistent, updated incrementally, shareable through a
+    server); they are read once per index and scored exactly in memory. Chroma's HNSW search is approximate and
     its graph differs from build to build, which made the same corpus rank differently on two
     machines; exact scoring of a few thousand vectors costs about a millisecond.
     """
 
-    def __init__(self, collection: Collection, embedder: Embedder, centroid_weight: float = 1.0) -> None:
-        self.collection = collection
+    def __init__(self, store: VectorStore, embedder: Embedder, centroid_weight: float = 1.0) -> None:
+        self.store = store
         self.embedder = embedder
         self.centroid_weight = centroid_weight
         self.fanout = 8
@@ -299,13 +209,13 @@ class DenseIndex:
         with self._lock:
             if self._loaded:
                 return
-            got = self.collection.get(include=["embeddings", "metadatas"])
-            vectors = np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+            got = self.store.rows(with_vectors=True)
+            vectors = np.asarray(got.vectors, dtype=np.float32).reshape(len(got.ids), -1)
             index: dict[str, int] = {}
             scripts: list[str] = []
             categories: list[str] = []
             owners, variant_rows, centroid_rows = [], [], {}
-            for row, (doc_id, meta) in enumerate(zip(got["ids"], got["metadatas"] or [], strict=True)):
+            for row, (doc_id, meta) in enumerate(zip(got.ids, got.metas, strict=True)):
                 script_id, _, kind = doc_id.rpartition("#")
                 if script_id not in index:
                     index[script_id] = len(scripts)
@@ -331,7 +241,7 @@ class DenseIndex:
         except RetrievalError:
             raise
         except Exception as exc:
-            raise RetrievalError(f"searching the index {self.collection.name} failed: {exc}") from None
+            raise RetrievalError(f"searching the index {self.store.name} failed: {exc}") from None
         with _one_blas_thread():
             variant_sims = query @ self._variants.T
             centroid_sims = query @ self._centroids.T

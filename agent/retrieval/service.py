@@ -17,15 +17,8 @@ from agent.corpus import content_hash
 from agent.retrieval.bm25 import bm25_for
 from agent.retrieval.embedder import Embedder, make_embedder
 from agent.retrieval.hybrid import Fusion, Hit, HybridRetriever, Mode, Retriever, per_question
-from agent.retrieval.index import (
-    DenseIndex,
-    Progress,
-    SyncReport,
-    drop_collection,
-    open_client,
-    open_collection,
-    sync,
-)
+from agent.retrieval.index import DenseIndex, Progress, SyncReport, sync
+from agent.retrieval.vectorstore import VectorStore
 from agent.types import Script
 from agent.workspace.snapshot import Workspace
 
@@ -67,6 +60,26 @@ def _version_of(scripts: tuple[Script, ...]) -> str:
     return version
 
 
+def open_vector_store(settings: Settings, embedder: Embedder) -> VectorStore:
+    """The configured vector store: Chroma, local or a server (imported only here, on first use)."""
+    from agent.retrieval.chroma import open_store
+
+    return open_store(settings, embedder)
+
+
+def drop_store(settings: Settings, embedder: Embedder) -> None:
+    from agent.retrieval.chroma import drop_store as drop
+
+    drop(settings, embedder)
+
+
+def ping_store(settings: Settings) -> None:
+    """Raise RetrievalError unless the configured vector store answers."""
+    from agent.retrieval.chroma import ping
+
+    ping(settings)
+
+
 def _target(settings: Settings) -> str:
     return f"http://{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
 
@@ -82,11 +95,10 @@ def update_index(
     scripts = workspace.corpus.scripts
     embedder = embedder or make_embedder(settings)
     with _LOCK:
-        client = open_client(settings)
         if rebuild:
-            drop_collection(client, embedder)
+            drop_store(settings, embedder)
             _RETRIEVERS.clear()
-        return sync(open_collection(client, embedder), scripts, embedder, progress)
+        return sync(open_vector_store(settings, embedder), scripts, embedder, progress)
 
 
 def get_retriever(
@@ -111,10 +123,10 @@ def get_retriever(
         if retriever is None:
             for old in [k for k in _RETRIEVERS if k[1:] == place]:
                 del _RETRIEVERS[old]
-            collection = open_collection(open_client(settings), embedder)
-            sync(collection, scripts, embedder)
+            store = open_vector_store(settings, embedder)
+            sync(store, scripts, embedder)
             lexical = bm25_for(version, scripts, workspace.retrieval_dir)
-            dense = DenseIndex(collection, embedder, CENTROID_WEIGHT)
+            dense = DenseIndex(store, embedder, CENTROID_WEIGHT)
             retriever = HybridRetriever(dense, lexical, mode, FUSION, workspace.split)
             _RETRIEVERS[(version, *place)] = retriever
     return retriever
