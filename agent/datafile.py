@@ -17,12 +17,13 @@ from pydantic import BaseModel, ValidationError
 from agent.errors import CorpusError
 
 M = TypeVar("M", bound=BaseModel)
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~10x faster
 
 
 def read_yaml(path: Path) -> Any:
     """The parsed YAML of ``path``; a CorpusError naming the file (and line) otherwise."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

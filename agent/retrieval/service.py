@@ -7,10 +7,12 @@ pays for re-embedding.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from agent.config import Settings
 from agent.corpus import content_hash
@@ -18,7 +20,7 @@ from agent.retrieval.bm25 import bm25_for
 from agent.retrieval.embedder import Embedder, make_embedder
 from agent.retrieval.hybrid import Fusion, Hit, HybridRetriever, Mode, Retriever, per_question
 from agent.retrieval.index import DenseIndex, Progress, SyncReport, sync
-from agent.retrieval.vectorstore import VectorStore
+from agent.retrieval.vectorstore import SnapshotStore, VectorStore
 from agent.types import Script
 from agent.workspace.snapshot import Workspace
 
@@ -80,6 +82,29 @@ def ping_store(settings: Settings) -> None:
     ping(settings)
 
 
+def _snapshot_dir(settings: Settings) -> Path:
+    return settings.data_dir / "vectors"
+
+
+def _snapshot_path(settings: Settings, embedder: Embedder, version: str) -> Path:
+    """Named by the corpus version, the embedder's config and the store's place: exactly one corpus."""
+    key = json.dumps([embedder.config(), _target(settings)], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return _snapshot_dir(settings) / f"{version}-{digest}.npz"
+
+
+def _indexed_store(settings: Settings, embedder: Embedder, scripts: Sequence[Script], version: str) -> VectorStore:
+    """A store holding exactly ``scripts``: this version's snapshot if one was written, else Chroma synced."""
+    path = _snapshot_path(settings, embedder, version)
+    if path.is_file():
+        return SnapshotStore(path)
+    store = open_vector_store(settings, embedder)
+    sync(store, scripts, embedder)
+    with contextlib.suppress(OSError):  # a read-only data dir: every start opens Chroma instead
+        SnapshotStore.write(path, store.rows(with_vectors=True))
+    return store
+
+
 def _target(settings: Settings) -> str:
     return f"http://{settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host else str(settings.index_dir)
 
@@ -98,7 +123,12 @@ def update_index(
         if rebuild:
             drop_store(settings, embedder)
             _RETRIEVERS.clear()
-        return sync(open_vector_store(settings, embedder), scripts, embedder, progress)
+            for old in _snapshot_dir(settings).glob("*.npz"):
+                old.unlink(missing_ok=True)
+        store = open_vector_store(settings, embedder)
+        report = sync(store, scripts, embedder, progress)
+        SnapshotStore.write(_snapshot_path(settings, embedder, corpus_version(scripts)), store.rows(with_vectors=True))
+        return report
 
 
 def get_retriever(
@@ -123,8 +153,7 @@ def get_retriever(
         if retriever is None:
             for old in [k for k in _RETRIEVERS if k[1:] == place]:
                 del _RETRIEVERS[old]
-            store = open_vector_store(settings, embedder)
-            sync(store, scripts, embedder)
+            store = _indexed_store(settings, embedder, scripts, version)
             lexical = bm25_for(version, scripts, workspace.retrieval_dir)
             dense = DenseIndex(store, embedder, CENTROID_WEIGHT)
             retriever = HybridRetriever(dense, lexical, mode, FUSION, workspace.split)

@@ -9,10 +9,17 @@ exactly in memory (:class:`~agent.retrieval.index.DenseIndex`), so a store only 
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
+
+import numpy as np
+
+from agent.errors import RetrievalError
 
 Meta = dict[str, str]
 
@@ -78,3 +85,43 @@ class MemoryStore:
 
     def ping(self) -> None:
         return None
+
+
+class SnapshotStore:
+    """A read-only copy of a store's rows in one ``.npz`` file, written after a sync.
+
+    It lets a fresh process score a corpus version it has already indexed without opening Chroma
+    (importing Chroma alone costs most of a second): the file is named by the corpus version and
+    the embedder, so it only ever holds the rows of exactly that corpus.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = f"snapshot:{path.name}"
+
+    @staticmethod
+    def write(path: Path, rows: Rows) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        vectors = np.asarray(rows.vectors, dtype=np.float32).reshape(len(rows.ids), -1)
+        np.savez(tmp, vectors=vectors, index=np.asarray(json.dumps({"ids": rows.ids, "metas": rows.metas})))
+        os.replace(tmp, path)  # readers never see half a file
+
+    def rows(self, with_vectors: bool = False) -> Rows:
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                index = json.loads(str(data["index"]))
+                vectors = list(data["vectors"]) if with_vectors else []
+        except (OSError, ValueError, KeyError) as exc:
+            raise RetrievalError(f"cannot read the index snapshot {self.path}: {exc}") from None
+        return Rows(list(index["ids"]), list(index["metas"]), vectors)
+
+    def add(self, rows: Sequence[Row]) -> None:
+        raise RetrievalError(f"{self.name} is read-only")
+
+    def delete(self, ids: Iterable[str]) -> None:
+        raise RetrievalError(f"{self.name} is read-only")
+
+    def ping(self) -> None:
+        if not self.path.is_file():
+            raise RetrievalError(f"the index snapshot {self.path} is gone")
