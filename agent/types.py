@@ -64,10 +64,10 @@ class Order(_Strict):
     """The state of the order a message is about, when the agent's tool knows it."""
 
     status: OrderStatus | None = None
-    courier: str | None = None
-    tracking_no: str | None = None
-    region: str | None = None
-    amount: float | None = Field(default=None, ge=0)
+    courier: str | None = Field(default=None, max_length=32)
+    tracking_no: str | None = Field(default=None, max_length=64)
+    region: str | None = Field(default=None, max_length=64)
+    amount: float | None = Field(default=None, ge=0, le=10_000_000)
     platform: Platform | None = None
 
 
