@@ -24,10 +24,9 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from agent.config import REPO_ROOT, Settings
-from agent.corpus import corpus_for, load_shop
 from agent.drafting.base import Candidate, Grounding, Question
 from agent.drafting.llm import OpenAIBackend, fit_prompt
-from agent.drafting.prompts import load_prompt
+from agent.workspace import Workspace, load_workspace
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -96,11 +95,11 @@ class Overhead:
         ]
 
 
-def _grounding(settings: Settings) -> Grounding:
+def _grounding(settings: Settings, workspace: Workspace) -> Grounding:
     """The message above with the first ``top_k`` corpus scripts as its candidates, best first."""
-    scripts = corpus_for(settings.corpus_dir).scripts[: settings.top_k]
+    scripts = workspace.corpus.scripts[: settings.top_k]
     cands = tuple(Candidate(s, 1.0 - i / 10) for i, s in enumerate(scripts))
-    return Grounding(MESSAGE, (Question(MESSAGE, cands),), load_shop(settings.corpus_dir))
+    return Grounding(MESSAGE, (Question(MESSAGE, cands),), workspace.shop("default"))
 
 
 def _timed(call: Callable[[], object]) -> float:
@@ -114,9 +113,10 @@ def measure_overhead(calls: int = 300, warmup: int = 20) -> Overhead:
     with FakeOpenAIServer() as server:
         server.always(ANSWER)
         settings = Settings(llm_base_url=server.base_url, llm_api_key="bench", llm_max_retries=0)
-        grounding = _grounding(settings)
-        backend = OpenAIBackend(settings)
-        prompt = load_prompt(settings.prompt_version, settings.prompts_dir)
+        workspace = load_workspace(settings)
+        grounding = _grounding(settings, workspace)
+        backend = OpenAIBackend(settings, workspace.prompt)
+        prompt = workspace.prompt(settings.prompt_version)
         fitted = fit_prompt(prompt, grounding, settings)
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": fitted.rendered.system},
