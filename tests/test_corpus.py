@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.config import REPO_ROOT
-from agent.corpus import fill, load_corpus, load_shop, validate
+from agent.config import REPO_ROOT, Settings
+from agent.corpus import fill, load_corpus, load_shop
 from agent.errors import UnknownShopError
+from agent.workspace import validate_workspace
 from tests.fakes.corpus import private_corpus
 
 REAL = REPO_ROOT / "corpus"
@@ -123,8 +124,10 @@ def test_unknown_shop_names_the_known_ones() -> None:
 def test_validate_reports_every_problem_not_just_the_first(corpus_dir: Path) -> None:
     text = GOOD.replace("{shop_name}", "{nope}").replace("哈喽", "在吗")
     (corpus_dir / "scripts" / "greeting.yaml").write_text(text, encoding="utf-8")
-    _, problems = validate(corpus_dir)
+    workspace, problems = validate_workspace(Settings(corpus_dir=corpus_dir))
+    assert workspace is None
     assert any("{nope}" in p for p in problems)
+    assert any("field questions.4" in p for p in problems)
 
 
 def test_console_script_prints_no_traceback_on_a_broken_corpus(corpus_dir: Path) -> None:

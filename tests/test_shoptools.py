@@ -8,17 +8,22 @@ import pytest
 
 from agent.cli import main
 from agent.config import REPO_ROOT
-from agent.corpus import corpus_for
 from agent.errors import NotFoundError
-from agent.guardrails import check
+from agent.guardrails import check as check_with
 from agent.shoptools import phrases, welcome
+from agent.types import Verdict
+from agent.workspace import load_workspace
 
-CORPUS = REPO_ROOT / "corpus"
+SHIPPED = load_workspace(REPO_ROOT)  # the shipped workspace
+
+
+def check(text: str, declared_refusal: bool | None = None) -> Verdict:
+    return check_with(text, rules=SHIPPED.tone, declared_refusal=declared_refusal)
 
 
 @pytest.mark.parametrize("shop", ["default", "tmall_flagship"])
 def test_each_shop_has_a_welcome_that_passes_the_guardrail(shop: str) -> None:
-    result = welcome(CORPUS, shop)
+    result = welcome(SHIPPED, shop)
     assert result.ok
     assert check(result.text).ok
     assert "{" not in result.text
@@ -26,45 +31,45 @@ def test_each_shop_has_a_welcome_that_passes_the_guardrail(shop: str) -> None:
 
 
 def test_the_welcome_names_the_shop_it_is_for() -> None:
-    assert "木夕天猫旗舰店" in welcome(CORPUS, "tmall_flagship").text
-    assert "木夕天猫旗舰店" not in welcome(CORPUS, "default").text
+    assert "木夕天猫旗舰店" in welcome(SHIPPED, "tmall_flagship").text
+    assert "木夕天猫旗舰店" not in welcome(SHIPPED, "default").text
 
 
 def test_phrases_filter_by_category_and_text() -> None:
-    bargaining = phrases(CORPUS, category="bargaining")
+    bargaining = phrases(SHIPPED, category="bargaining")
     assert bargaining and {p.category for p in bargaining} == {"bargaining"}
     assert any(p.declines for p in bargaining)
-    coupons = phrases(CORPUS, search="优惠券")
+    coupons = phrases(SHIPPED, search="优惠券")
     assert coupons
-    tags = {s.id: "".join(s.tags) for s in corpus_for(CORPUS).scripts}
+    tags = {s.id: "".join(s.tags) for s in SHIPPED.corpus.scripts}
     assert all("优惠券" in p.text + p.title + tags[p.script_id] for p in coupons)
-    assert len(coupons) < len(phrases(CORPUS))
-    both = phrases(CORPUS, category="bargaining", search="优惠券")
+    assert len(coupons) < len(phrases(SHIPPED))
+    both = phrases(SHIPPED, category="bargaining", search="优惠券")
     assert {p.script_id for p in both} <= {p.script_id for p in bargaining}
 
 
 def test_phrases_search_matches_traditional_input() -> None:
-    traditional = {p.script_id for p in phrases(CORPUS, search="順豐")}
+    traditional = {p.script_id for p in phrases(SHIPPED, search="順豐")}
     assert traditional
-    assert traditional == {p.script_id for p in phrases(CORPUS, search="顺丰")}
+    assert traditional == {p.script_id for p in phrases(SHIPPED, search="顺丰")}
 
 
 def test_phrases_fill_the_chosen_shop() -> None:
-    default = {p.script_id: p.text for p in phrases(CORPUS, category="shipping")}
-    tmall = {p.script_id: p.text for p in phrases(CORPUS, category="shipping", shop="tmall_flagship")}
+    default = {p.script_id: p.text for p in phrases(SHIPPED, category="shipping")}
+    tmall = {p.script_id: p.text for p in phrases(SHIPPED, category="shipping", shop="tmall_flagship")}
     assert any("申通" in t for t in default.values())
     assert any("中通" in t for t in tmall.values())
     assert all("{" not in t for t in [*default.values(), *tmall.values()])
 
 
 def test_every_declining_phrase_passes_the_refusal_rule() -> None:
-    for phrase in phrases(CORPUS):
+    for phrase in phrases(SHIPPED):
         assert check(phrase.text, declared_refusal=phrase.declines).ok, phrase.script_id
 
 
 def test_unknown_category_is_a_clear_error() -> None:
     with pytest.raises(NotFoundError, match="bargaining"):
-        phrases(CORPUS, category="bargain")
+        phrases(SHIPPED, category="bargain")
 
 
 def test_cli_phrases_and_welcome(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,18 +1,21 @@
-"""A private corpus for a test: the real shared files (shops, tone rules, ...) and its own scripts."""
+"""Private workspaces for tests: copies of the shipped corpus and prompts, edited per test."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from agent.config import REPO_ROOT, get_settings
 
 
 def private_corpus(target: Path, monkeypatch: pytest.MonkeyPatch, scripts: dict[str, str]) -> Path:
     """Copy the shipped corpus except its scripts to ``target``, write ``scripts`` (file name ->
-    YAML text) and make ``target`` the configured corpus."""
+    YAML text) and make ``target`` the configured corpus (KEFU_CORPUS_DIR)."""
     shutil.copytree(REPO_ROOT / "corpus", target, ignore=shutil.ignore_patterns("scripts"))
     (target / "scripts").mkdir()
     for name, text in scripts.items():
@@ -20,3 +23,28 @@ def private_corpus(target: Path, monkeypatch: pytest.MonkeyPatch, scripts: dict[
     monkeypatch.setenv("KEFU_CORPUS_DIR", str(target))
     get_settings.cache_clear()
     return target
+
+
+def workspace_copy(root: Path) -> Path:
+    """A whole workspace (``corpus/`` and ``prompts/``) copied from the shipped one into ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO_ROOT / "corpus", root / "corpus")
+    shutil.copytree(REPO_ROOT / "prompts", root / "prompts")
+    return root
+
+
+def edit_yaml(path: Path, change: Callable[[Any], Any]) -> None:
+    """Rewrite the YAML file ``path`` with ``change(data)`` (which may edit ``data`` in place)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    changed = change(data)
+    body = yaml.safe_dump(data if changed is None else changed, allow_unicode=True, sort_keys=False)
+    path.write_text(body, encoding="utf-8")
+
+
+def add_tone_word(corpus_dir: Path, rule: str, word: str) -> None:
+    """Make ``word`` (two or more characters) a keyword of the tone rule ``rule`` in ``corpus_dir``."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["rules"][rule]["keywords"].append({"note": "added by a test", "words": [word]})
+
+    edit_yaml(corpus_dir / "tone_rules.yaml", change)
