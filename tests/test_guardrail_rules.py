@@ -140,16 +140,16 @@ def test_the_trie_prefers_the_longest_word() -> None:
     assert pattern.findall("不能") == ["不能"]
 
 
-def test_bare_text_declining_replies_are_recognised_as_refusals() -> None:
-    """``kefu check`` on text alone (no declared flag, no customer message) still knows a refusal.
+def test_declining_replies_are_recognised_as_refusals() -> None:
+    """A draft that declines without 非常抱歉 and says it does not is still caught.
 
-    The corpus says which replies decline; the refusal cues must find nearly all of them and flag
-    none of the others, or a declining draft without 非常抱歉 could pass unmarked.
+    The corpus says which replies decline; checked with their first question as the customer's
+    message, the refusal test must find nearly all of them and flag none of the others.
     """
     shop = load_shop(REAL, "default")
     scripts = load_corpus(REAL).scripts
     rules = load_rules(REAL / "tone_rules.yaml")
-    found = {s.id: check(fill(s.reply, shop.vars), rules=rules).is_refusal for s in scripts}
+    found = {s.id: check(fill(s.reply, shop.vars), rules=rules, query=s.questions[0]).is_refusal for s in scripts}
     declining = [s.id for s in scripts if s.declines]
     missed = [sid for sid in declining if not found[sid]]
     false = [s.id for s in scripts if not s.declines and found[s.id]]

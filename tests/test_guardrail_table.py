@@ -52,7 +52,10 @@ def load_table(path: Path = TABLE) -> list[dict[str, Any]]:
 
 def score_rows(rows: Iterable[dict[str, Any]], rules: RuleSet) -> list[Scored]:
     return [
-        Scored(row, check(row["draft"], rules=rules, query=row.get("query"), declared_refusal=row.get("declared_refusal"))) for row in rows
+        Scored(
+            row, check(row["draft"], rules=rules, query=row.get("query"), declared_refusal=row.get("declared_refusal"))
+        )
+        for row in rows
     ]
 
 

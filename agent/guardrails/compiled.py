@@ -25,7 +25,7 @@ class Entry:
 class Intent:
     name: str
     query: re.Pattern[str]
-    declines: re.Pattern[str]
+    declines: re.Pattern[str] | None
     grants: re.Pattern[str] | None
 
 
@@ -58,8 +58,11 @@ class RuleSet:
     marks: str
     cue_rules: frozenset[str]
     intents: tuple[Intent, ...]
+    intent_query: re.Pattern[str] | None  # any intent's query: one search rules out every intent
+    grant_opener: re.Pattern[str] | None  # the reply opens (after a greeting) by granting what was asked
     fixes: Mapping[str, FixTable]
     facts: re.Pattern[str]
+    manual_fix: str  # added to the message of a finding no fix entry covers: the agent rewrites it
 
     def lexicon(self) -> list[str]:
         """Every literal the scan looks for (keywords and the allow words that touch them)."""

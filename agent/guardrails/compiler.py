@@ -87,7 +87,7 @@ class Compiler:
     def problem(self, field: str, message: str) -> None:
         self.problems.append(say("field", path=self.path, field=field, message=message))
 
-    def regex(self, field: str, source: str, suffix: str = "") -> re.Pattern[str] | None:
+    def regex(self, field: str, source: str, suffix: str = "", prefix: str = "") -> re.Pattern[str] | None:
         bad = list(dict.fromkeys(_unmatchable(source)))
         for ch in bad:
             normal = normalize(ch, self.spec.max_run).text
@@ -95,14 +95,14 @@ class Compiler:
             self.problem(field, say("unmatchable", char=ch, hint=hint))
         try:
             re.compile(source)
-            compiled = re.compile(f"(?:{source}){suffix}")
+            compiled = re.compile(f"{prefix}(?:{source}){suffix}")
         except re.error as exc:
             self.problem(field, say("bad_regex", error=exc.msg, pos=(exc.pos or 0) + 1))
             return None
         return None if bad else compiled
 
-    def optional(self, field: str, source: str | None, suffix: str = "") -> re.Pattern[str] | None:
-        return None if source is None else self.regex(field, source, suffix)
+    def optional(self, field: str, source: str | None, suffix: str = "", prefix: str = "") -> re.Pattern[str] | None:
+        return None if source is None else self.regex(field, source, suffix, prefix)
 
     def word(self, field: str, word: str, shortest: int = 2) -> str | None:
         normal = normalize(word, self.spec.max_run).text
@@ -161,6 +161,8 @@ class Compiler:
         self.shadowing(allow, keywords)
         scan, entries, allowed = _scan_table(keywords, allow)
         openers = self.openers(refusal)
+        intents = tuple(self.intents(refusal.intents, self.negated(refusal.negators)))
+        facts = self.facts(spec.facts)
         return RuleSet(
             path=self.path,
             max_run=spec.max_run,
@@ -178,9 +180,12 @@ class Compiler:
             greeting_mark=refusal.greeting_marks[:1],
             marks=normalize(refusal.greeting_marks, spec.max_run).text,
             cue_rules=frozenset(refusal.rules_as_cues),
-            intents=tuple(self.intents(refusal.intents)),
-            fixes=self.fixes(spec.fixes),
-            facts=self.facts(spec.facts),
+            intents=intents,
+            intent_query=re.compile("|".join(f"(?:{i.query.pattern})" for i in intents)) if intents else None,
+            grant_opener=self.optional("refusal.grants", refusal.grants, prefix=openers[1].pattern),
+            fixes=self.fixes(spec.fixes, facts),
+            facts=facts,
+            manual_fix=spec.manual_fix,
         )
 
     def shadowing(self, allow: dict[str, tuple[str, ...]], keywords: dict[str, list[_Keyword]]) -> None:
@@ -205,21 +210,41 @@ class Compiler:
             re.compile(f"{prefix}({weak_alt})"),
         )
 
-    def intents(self, specs: list[IntentSpec]) -> Iterator[Intent]:
+    def negated(self, negators: list[str]) -> str:
+        """Lookbehinds that refuse a match right after a negator (不能给您便宜 grants nothing)."""
+        words = self.words("refusal.negators", negators, shortest=1)
+        by_length: dict[int, list[str]] = {}
+        for word in sorted(set(words)):
+            by_length.setdefault(len(word), []).append(re.escape(word))
+        return "".join(f"(?<!{'|'.join(alts)})" for _, alts in sorted(by_length.items()))
+
+    def intents(self, specs: list[IntentSpec], negated: str) -> Iterator[Intent]:
         for i, intent in enumerate(specs):
             where = f"refusal.intents.{i}"
             query = self.regex(f"{where}.query", intent.query)
-            declines = self.regex(f"{where}.declines", intent.declines)
-            grants = self.optional(f"{where}.grants", intent.grants)
-            if query is not None and declines is not None:
+            declines = self.optional(f"{where}.declines", intent.declines)
+            grants = self.optional(f"{where}.grants", intent.grants, prefix=negated)
+            if query is not None:
                 yield Intent(intent.name, query, declines, grants)
 
-    def fixes(self, specs: list[FixSpec]) -> dict[str, FixTable]:
-        """Per rule, its fix entries joined into one regex (an earlier entry wins where two match)."""
+    def fixes(self, specs: list[FixSpec], facts: re.Pattern[str]) -> dict[str, FixTable]:
+        """Per rule, its fix entries joined into one regex (an earlier entry wins where two match).
+
+        A replacement may reword or drop, never state a fact: one holding a number, a courier or
+        a time word is a problem (so is an apology prefix that holds one).
+        """
         sources: dict[str, list[str]] = {}
         replacements: dict[str, dict[str, str]] = {}
+        for where, text in (
+            ("refusal.fix_prefix", self.spec.refusal.fix_prefix),
+            ("refusal.apology", self.spec.refusal.apology),
+        ):
+            if facts.search(normalize(text, self.spec.max_run).text):
+                self.problem(where, say("fix_adds_fact", text=text))
         for i, fix in enumerate(specs):
-            if self.regex(f"fixes.{i}.match", fix.match) is not None:
+            if facts.search(normalize(fix.replace, self.spec.max_run).text):
+                self.problem(f"fixes.{i}.replace", say("fix_adds_fact", text=fix.replace))
+            elif self.regex(f"fixes.{i}.match", fix.match) is not None:
                 sources.setdefault(fix.rule, []).append(f"(?P<f{i}>{fix.match})")
                 replacements.setdefault(fix.rule, {})[f"f{i}"] = fix.replace
         return {rule: FixTable(re.compile("|".join(alts)), replacements[rule]) for rule, alts in sources.items()}

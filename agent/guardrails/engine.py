@@ -2,11 +2,13 @@
 
 :func:`evaluate` returns a :class:`~agent.types.Verdict` and decides nothing else: what to
 do with findings (apply the fix, ask for a revision, flag for review) is the caller's policy.
+Everything that depends only on the rules is compiled in the :class:`RuleSet`; per call there is
+one normalisation of the draft (and of the query, only when an intent could use it), one scan,
+and, for a draft with findings, the fix and one re-check of the fixed text.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import cast
 
 from agent.guardrails import fixes, refusal
@@ -14,14 +16,7 @@ from agent.guardrails.rules import CUE, REFUSAL_RULE, Entry, RuleSet
 from agent.text import Normalized, normalize
 from agent.types import Finding, RuleId, Verdict
 
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A rule broken at a half-open span of the normalised text."""
-
-    rule: str
-    start: int
-    end: int
+Hit = tuple[str, int, int]  # rule, start, end in the normalised text
 
 
 def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
@@ -43,66 +38,73 @@ def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
         at = match.start()
         literal = match.group()
         if literal in allowed:
-            allowed_until = max(allowed_until, match.end())
+            end = match.end()
+            if end > allowed_until:
+                allowed_until = end
         elif at >= allowed_until:
             for entry in entries[literal]:
                 hit = _hit(entry, text, at, window)
-                if hit is not None and entry.scope == CUE:
+                if hit is None:
+                    continue
+                if entry.scope == CUE:
                     cue = True
-                elif hit is not None:
+                else:
                     hits.append(hit)
         match = search(text, at + 1)
-    return _outermost(hits), cue
+    return (_outermost(hits) if len(hits) > 1 else hits), cue
 
 
 def _hit(entry: Entry, text: str, at: int, window: int) -> Hit | None:
     """The hit of ``entry`` for a keyword at ``at`` when its context checks pass."""
     start = at
     end = at + entry.length
-    low = at - window if at > window else 0
-    if entry.before is not None:
-        before = entry.before.search(text, low, at)
-        if before is None:
+    if entry.before is not None or entry.not_before is not None:
+        low = at - window if at > window else 0
+        if entry.before is not None:
+            before = entry.before.search(text, low, at)
+            if before is None:
+                return None
+            if entry.span_before:
+                start = before.start()
+        if entry.not_before is not None and entry.not_before.search(text, low, at) is not None:
             return None
-        if entry.span_before:
-            start = before.start()
-    if entry.not_before is not None and entry.not_before.search(text, low, at) is not None:
-        return None
     if entry.after is not None and entry.after.match(text, end) is None:
         return None
     if entry.not_after is not None and entry.not_after.match(text, end) is not None:
         return None
-    return Hit(entry.scope, start, end)
+    return entry.scope, start, end
 
 
 def _outermost(hits: list[Hit]) -> list[Hit]:
     """Drop a hit that lies inside another hit of the same rule (one finding per phrase)."""
-    if len(hits) < 2:
-        return hits
     kept: list[Hit] = []
-    for hit in sorted(hits, key=lambda h: (h.rule, h.start, -h.end)):
-        if kept and kept[-1].rule == hit.rule and kept[-1].start <= hit.start and hit.end <= kept[-1].end:
+    for hit in sorted(hits, key=lambda h: (h[0], h[1], -h[2])):
+        if kept and kept[-1][0] == hit[0] and kept[-1][1] <= hit[1] and hit[2] <= kept[-1][2]:
             continue
         kept.append(hit)
     return kept
 
 
-def _finding(rules: RuleSet, rule: str, span: tuple[int, int], original: str) -> Finding:
+def _finding(rules: RuleSet, rule: str, span: tuple[int, int], original: str, note: str = "") -> Finding:
     text = original[span[0] : span[1]]
-    return Finding(
-        rule=cast(RuleId, rule), start=span[0], end=span[1], text=text, message=rules.messages[rule].format(text=text)
-    )
+    message = rules.messages[rule].format(text=text) + note
+    return Finding.model_construct(rule=cast(RuleId, rule), start=span[0], end=span[1], text=text, message=message)
 
 
-def _outcome(
-    rules: RuleSet, norm: Normalized, query: str | None, declared_refusal: bool | None
-) -> tuple[list[Hit], bool, bool]:
+def _outcome(rules: RuleSet, text: str, asked: str | None, declared: bool | None) -> tuple[list[Hit], bool, bool]:
     """The rule hits, whether the draft is a refusal, and whether it opens wrongly for one."""
-    hits, cue = scan(rules, norm.text)
-    if not cue and rules.cue_rules:
-        cue = any(hit.rule in rules.cue_rules for hit in hits)
-    declines = refusal.is_refusal(rules, norm.text, cue, query, declared_refusal)
-    return hits, declines, declines and not refusal.opens_with_apology(rules, norm)
+    hits, cue = scan(rules, text)
+    if not cue and hits and rules.cue_rules:
+        cue = any(hit[0] in rules.cue_rules for hit in hits)
+    declines = refusal.is_refusal(rules, text, cue, asked, declared)
+    return hits, declines, declines and rules.opener.match(text) is None
+
+
+def asked_text(rules: RuleSet, query: str | None) -> str | None:
+    """The normalised query, or None when there is none or no intent could read it."""
+    if not query or rules.intent_query is None:
+        return None
+    return normalize(query, rules.max_run).text
 
 
 def evaluate(
@@ -115,23 +117,30 @@ def evaluate(
 ) -> Verdict:
     """Check ``draft`` against every rule; offer a safe fix when one exists and ``with_fix``."""
     norm = normalize(draft, rules.max_run)
-    hits, declines, bad_opener = _outcome(rules, norm, query, declared_refusal)
+    asked = asked_text(rules, query)
+    hits, declines, bad_opener = _outcome(rules, norm.text, asked, declared_refusal)
     if not hits and not bad_opener:
-        return Verdict(ok=True, is_refusal=declines, findings=[], fixed=None)
-    findings = [_finding(rules, hit.rule, norm.cover(hit.start, hit.end), draft) for hit in hits]
-    if bad_opener:
-        findings.append(_finding(rules, REFUSAL_RULE, refusal.opener_span(rules, norm), draft))
-    findings.sort(key=lambda f: (f.start, f.end, f.rule))
-    fixed = None
+        return Verdict.model_construct(ok=True, is_refusal=declines, findings=[], fixed=None)
+    fixed: str | None = None
+    missing: set[Hit] = set()
     if with_fix:
         recheck_as = True if declines else declared_refusal
 
-        def passes(fixed: Normalized) -> bool:
-            again, _, again_bad_opener = _outcome(rules, fixed, query, recheck_as)
+        def passes(edited: Normalized) -> bool:
+            again, _, again_bad_opener = _outcome(rules, edited.text, asked, recheck_as)
             return not again and not again_bad_opener
 
         flagged: dict[str, list[tuple[int, int]]] = {}
-        for hit in hits:
-            flagged.setdefault(hit.rule, []).append((hit.start, hit.end))
-        fixed = fixes.propose(rules, norm, flagged, bad_opener, passes)
-    return Verdict(ok=False, is_refusal=declines, findings=findings, fixed=fixed)
+        for rule, start, end in hits:
+            flagged.setdefault(rule, []).append((start, end))
+        fixed, left = fixes.propose(rules, norm, flagged, bad_opener, passes)
+        missing = set(left)
+    note = rules.manual_fix
+    findings = [
+        _finding(rules, hit[0], norm.cover(hit[1], hit[2]), draft, note if hit in missing else "") for hit in hits
+    ]
+    if bad_opener:
+        findings.append(_finding(rules, REFUSAL_RULE, refusal.opener_span(rules, norm), draft))
+    if len(findings) > 1:
+        findings.sort(key=lambda f: (f.start, f.end, f.rule))
+    return Verdict.model_construct(ok=False, is_refusal=declines, findings=findings, fixed=fixed)

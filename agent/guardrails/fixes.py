@@ -1,53 +1,57 @@
-"""Safe fixes: rewrite only the spans the rules flagged, then prove the result is better.
+"""Safe fixes: reword, drop or reorder only the spans the rules flagged, or add the apology opener.
 
-:func:`propose` builds edits from the fix table of tone_rules.yaml (each entry's regex is
-run over the normalised draft and used only where it overlaps a finding of its rule) and,
-for a refusal that opens wrongly, the apology (replacing a weak opener, else inserted after
-the greeting). The edited text is offered only when ``recheck`` says it passes every rule and
-it keeps the facts of the original: numbers, courier names and time words, counted.
+:func:`propose` builds edits from the fix table of tone_rules.yaml (each entry's regex is run
+over the normalised draft and used only where it overlaps a finding of its rule) and, for a
+refusal that opens wrongly, the apology (replacing a weak opener, else inserted after the
+greeting). A fix never adds a fact: the compiler refuses a replacement that holds one (a number,
+a courier, a time word), and an edit that would remove one is not made. A finding that no
+table entry covers needs a new claim to fix: it is returned as ``missing``, for the agent, and
+then no fix is offered at all. The edited text is offered only when ``passes`` says it clears
+every rule.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
 
 from agent.guardrails.rules import RuleSet
 from agent.text import Normalized, has_traditional, normalize, to_traditional
 
 Edit = tuple[int, int, str]  # original start, original end, replacement
+Span = tuple[str, int, int]  # rule, normalised start, normalised end
 
 
-def facts(rules: RuleSet, normalised: str) -> Counter[str]:
-    """The numbers, couriers and time words of a normalised text, counted."""
-    return Counter(rules.facts.findall(normalised))
+def table_edits(
+    rules: RuleSet, norm: Normalized, flagged: dict[str, list[tuple[int, int]]]
+) -> tuple[list[Edit], list[Span]]:
+    """Per finding, the first fix-table match of its rule that overlaps it; and the findings with none.
 
-
-def table_edits(rules: RuleSet, norm: Normalized, flagged: dict[str, list[tuple[int, int]]]) -> list[Edit] | None:
-    """Per finding, the first fix-table match of its rule that overlaps it.
-
-    Only the text around each finding is searched (fix entries are short phrases). None when a
-    finding has no overlapping entry: then the table cannot clear it.
+    Only the text around each finding is searched (fix entries are short phrases). An entry
+    whose match holds a fact (a number, a courier, a time word) is not used: the fix would drop it.
     """
     edits: list[Edit] = []
+    missing: list[Span] = []
     text = norm.text
     reach = 2 * rules.window
+    facts = rules.facts
     for rule, spans in flagged.items():
         table = rules.fixes.get(rule)
-        if table is None:
-            return None
         done = -1  # the end of the last edit: a finding inside it is already fixed
         for start, end in sorted(spans):
             if end <= done:
                 continue
+            if table is None:
+                missing.append((rule, start, end))
+                continue
             match = table.pattern.search(text, max(0, start - reach), end + reach)
             while match is not None and match.start() < end and match.end() <= start:
                 match = table.pattern.search(text, match.end(), end + reach)
-            if match is None or match.start() >= end:
-                return None
+            if match is None or match.start() >= end or facts.search(text, match.start(), match.end()):
+                missing.append((rule, start, end))
+                continue
             done = match.end()
             edits.append((*norm.cover(*match.span()), table.replacements[str(match.lastgroup)]))
-    return edits
+    return edits, missing
 
 
 def opener_edit(rules: RuleSet, norm: Normalized) -> Edit:
@@ -84,24 +88,24 @@ def propose(
     flagged: dict[str, list[tuple[int, int]]],
     fix_opener: bool,
     passes: Callable[[Normalized], bool],
-) -> str | None:
-    """A fixed draft, or None when no safe fix exists.
+) -> tuple[str | None, list[Span]]:
+    """A fixed draft (None when no safe fix exists) and the findings left for the agent.
 
     ``flagged`` maps each lexical rule to its findings' spans in the normalised text;
     ``fix_opener`` asks for the refusal opener; ``passes`` says whether a (normalised) text
     passes every rule.
     """
-    edits = table_edits(rules, norm, flagged)
-    if edits is None:
-        return None
+    edits, missing = table_edits(rules, norm, flagged)
+    if missing:
+        return None, missing
     original = norm.original
     traditional = has_traditional(original)
-    fixed = apply(original, edits, traditional)
-    edited = normalize(fixed, rules.max_run)
+    fixed = apply(original, edits, traditional) if edits else original
+    edited = normalize(fixed, rules.max_run) if edits else norm
     if fix_opener and rules.opener.match(edited.text) is None:
         # On the edited text, so that the greeting it keeps is the one it ends up with.
         fixed = apply(fixed, [opener_edit(rules, edited)], traditional)
         edited = normalize(fixed, rules.max_run)
     if fixed == original or not passes(edited):
-        return None
-    return fixed if facts(rules, edited.text) == facts(rules, norm.text) else None
+        return None, []
+    return fixed, []

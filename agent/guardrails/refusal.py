@@ -1,9 +1,10 @@
 """Does a draft decline (or fail to grant) what was asked, and does it open as a refusal must?
 
-A draft is a refusal when the drafter declares it one, when its text shows a refusal cue
-(``refusal.cues`` of tone_rules.yaml, found by the same scan as the rules), or, when the
-customer's query is given and the drafter did not declare otherwise, when the query asks for
-something a known intent covers and the draft answers with that intent's declining wording.
+A draft is a refusal when the drafter declares it one; otherwise it reads the question: a draft
+that opens by granting (可以的, 好的, 有的 ...) is none; given the customer's query, an intent the
+query asks about decides (the draft's declining wording for it makes a refusal, its granting
+wording an answer); an unanswered draft with a refusal cue (``refusal.cues`` of tone_rules.yaml,
+or a negative-language finding, found by the same scan as the rules) is one.
 A refusal's first sentence must open with the apology (非常抱歉), after an optional greeting.
 """
 
@@ -12,22 +13,35 @@ from __future__ import annotations
 import re
 
 from agent.guardrails.rules import RuleSet
-from agent.text import Normalized, normalize
+from agent.text import Normalized
 
 
-def is_refusal(rules: RuleSet, draft: str, cue: bool, query: str | None, declared: bool | None) -> bool:
-    """``draft`` is the normalised draft; ``cue`` says whether the scan found a refusal cue in it."""
-    if declared or cue:
+def is_refusal(rules: RuleSet, draft: str, cue: bool, asked: str | None, declared: bool | None) -> bool:
+    """Whether ``draft`` declines or fails what the customer ``asked`` (both normalised).
+
+    In order: a declared refusal is one; a draft that opens by granting (``refusal.grants``:
+    可以的, 好的, 有的 ..., after the greeting) is none, whatever condition, cost or negative
+    wording follows; with the customer's query, an intent whose question it asks decides when
+    the draft declines it (``declines`` without ``grants``); an intent the draft answers
+    (``grants``) outweighs a cue; otherwise a refusal cue (``cue``, found by the scan) makes it one.
+    A drafter that declares a draft no refusal is believed unless the draft shows a cue.
+    """
+    if declared:
         return True
-    if declared is False or not query or not rules.intents:
+    if declared is False and not cue:
         return False
-    asked = normalize(query, rules.max_run).text
-    for intent in rules.intents:
-        if intent.query.search(asked) is None or intent.declines.search(draft) is None:
-            continue
-        if intent.grants is None or intent.grants.search(draft) is None:
-            return True
-    return False
+    if rules.grant_opener is not None and rules.grant_opener.match(draft) is not None:
+        return False
+    answered = False
+    if asked and declared is None and rules.intent_query is not None and rules.intent_query.search(asked):
+        for intent in rules.intents:
+            if intent.query.search(asked) is None:
+                continue
+            grants = intent.grants is not None and intent.grants.search(draft) is not None
+            if not grants and intent.declines is not None and intent.declines.search(draft) is not None:
+                return True
+            answered = answered or grants
+    return cue and not answered
 
 
 def opens_with_apology(rules: RuleSet, norm: Normalized) -> bool:

@@ -61,7 +61,7 @@ class RulesSpec(_Strict):
 class IntentSpec(_Strict):
     name: str
     query: str
-    declines: str
+    declines: str | None = None
     grants: str | None = None
 
 
@@ -76,6 +76,8 @@ class RefusalSpec(_Strict):
     cues: list[KeywordGroup] = Field(min_length=1)
     allow: list[str] = Field(default_factory=list)
     intents: list[IntentSpec] = Field(default_factory=list)
+    grants: str | None = None
+    negators: list[str] = Field(default_factory=list)
 
 
 class FixSpec(_Strict):
@@ -96,4 +98,5 @@ class ToneRulesSpec(_Strict):
     rules: RulesSpec
     refusal: RefusalSpec
     fixes: list[FixSpec] = Field(default_factory=list)
+    manual_fix: str = ""
     facts: FactsSpec = Field(default_factory=FactsSpec)
