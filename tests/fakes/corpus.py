@@ -33,12 +33,11 @@ def workspace_copy(root: Path) -> Path:
     return root
 
 
-def edit_yaml(path: Path, change: Callable[[Any], Any]) -> None:
-    """Rewrite the YAML file ``path`` with ``change(data)`` (which may edit ``data`` in place)."""
+def edit_yaml(path: Path, change: Callable[[Any], object]) -> None:
+    """Rewrite the YAML file ``path`` after ``change(data)`` edited its data in place (its result is ignored)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    changed = change(data)
-    body = yaml.safe_dump(data if changed is None else changed, allow_unicode=True, sort_keys=False)
-    path.write_text(body, encoding="utf-8")
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def add_tone_word(corpus_dir: Path, rule: str, word: str) -> None:
