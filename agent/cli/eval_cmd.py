@@ -14,10 +14,12 @@ from rich.table import Table
 from agent.cli import app, fail
 from agent.evaluation.compare import Comparison, baseline_from, below_baseline, compare_runs
 from agent.evaluation.estimate import Estimate, estimate_suite
+from agent.evaluation.metrics import METRICS
 from agent.evaluation.report import write_report
 from agent.evaluation.runner import RunOptions, run_suite
 from agent.evaluation.runs import DEFAULT_RUNS_DIR, Run, load_run
 from agent.evaluation.suite import load_suite
+from agent.evaluation.summary import headline
 
 eval_app = typer.Typer(help="Evaluate drafts against the golden set: run suites, compare runs, write reports.")
 app.add_typer(eval_app, name="eval")
@@ -50,13 +52,15 @@ def _summary_table(runs: list[Run]) -> Table:
     table.add_column("metric")
     for run in runs:
         s = run.summary
+        split = f"{s['split']} " if s.get("split") else ""
         table.add_column(
-            f"{s['backend']}" + (f" {s['prompt_version']}" if s.get("prompt_version") else ""), justify="right"
+            split + f"{s['backend']}" + (f" {s['prompt_version']}" if s.get("prompt_version") else ""), justify="right"
         )
     for name, entry in runs[0].summary["metrics"].items():
         unit = entry.get("unit", "")
         label = f"{name} ({unit})" if unit else name
-        table.add_row(label, *[_fmt(r.summary["metrics"].get(name, {}).get("mean"), unit) for r in runs])
+        label += " (median)" if METRICS.get(name) is not None and METRICS[name].aggregate == "median" else ""
+        table.add_row(label, *[_fmt(headline(r.summary["metrics"].get(name, {})), unit) for r in runs])
     for key in ("cases", "errors", "needs_review", "fallbacks", "llm_calls", "cache_hits", "wall_s"):
         table.add_row(key, *[str(r.summary.get(key)) for r in runs], style="dim")
     return table
@@ -76,7 +80,7 @@ def _estimate_table(estimates: list[Estimate]) -> Table:
 @eval_app.command("run")
 def run_cmd(
     suite_path: Path = typer.Argument(..., metavar="SUITE", help="A suite file, e.g. eval/suites/script.yaml."),
-    backend: str = typer.Option(None, "--backend", help="Run only this backend: script or openai."),
+    backend: str = typer.Option(None, "--backend", help="Run only this backend: script, direct or openai."),
     prompt: list[str] = typer.Option(None, "--prompt", help="Prompt version(s) for the openai backend, e.g. draft.v2."),
     limit: int = typer.Option(None, "--limit", help="Only the first N cases."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Call the LLM even for answers already cached."),
@@ -85,8 +89,8 @@ def run_cmd(
     runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help=RUNS_DIR_HELP),
 ) -> None:
     """Run a suite on its golden set; write eval/runs/RUN_ID/ and print a summary."""
-    if backend not in (None, "script", "openai"):
-        fail(f"--backend must be 'script' or 'openai', not {backend!r}", 2)
+    if backend not in (None, "script", "direct", "openai"):
+        fail(f"--backend must be 'script', 'direct' or 'openai', not {backend!r}", 2)
     suite = load_suite(suite_path)
     options = RunOptions(backend, prompt or None, limit, not no_cache, concurrency, runs_dir)
     console = Console()

@@ -1,25 +1,35 @@
-"""The offline drafting backend: a reply composed from the retrieved scripts alone.
+"""The offline drafting backend: a reply composed, sentence by sentence, from the scripts that fit.
 
-It never writes a fact that no script holds. Per question it takes the best script that fits;
-declining answers come first (so a refusal opens with the script's 非常抱歉); the address is
-said once; shop variables are filled. When nothing fits it hands over to a colleague and marks
-the draft for review. Wording lives in ``corpus/composer.yaml``.
+It never writes a fact that no script holds. Per question it takes the best script that fits
+(:mod:`agent.drafting.fit`: a calibrated model of "answers this question") and that asserts no
+order state the order or the message does not establish (已经看到您支付成功了 needs a paid order).
+From each chosen script it takes the sentences; a clause whose fact an earlier part already said
+is dropped, so a fact is said once; the draft opens once, apologises once (a declining answer
+comes first, so a refusal opens with 非常抱歉), and closes once. Shop variables are filled. When
+nothing fits it hands over to a colleague and marks the draft for review. Wording and thresholds
+live in ``corpus/composer.yaml``; the composer is built from that data and reads no file.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.corpus import fill
+from agent.corpus import VARIABLE, fill
 from agent.datafile import load
 from agent.drafting.base import Candidate, Grounding, Proposal
-from agent.text import normalize_query
+from agent.drafting.fit import FitModel, fit_probability, question_key
+from agent.drafting.sentences import Piece, assemble, clauses_of, content, strip_prefix
 
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+if TYPE_CHECKING:
+    from agent.guardrails import RuleSet
+
+State = Literal["paid", "shipped", "delivered", "out_of_stock", "price_changed"]
 
 
 class ComposerStyle(BaseModel):
@@ -29,117 +39,237 @@ class ComposerStyle(BaseModel):
     open_with: str
     address_words: list[str] = Field(default_factory=list)
     say_once: list[str] = Field(default_factory=list)
+    apology_tails: list[str] = Field(default_factory=list)
     standalone_only: list[str] = Field(default_factory=list)
     close_with: str = ""
+    closers: list[str] = Field(default_factory=list)
     no_closer: list[str] = Field(default_factory=list)
     handoff: str
     min_coverage: float = Field(ge=0, le=1)
     min_shared_run: int = Field(ge=1)
     agree_rank: int = Field(default=1, ge=0)
+    repeat_min_run: int = Field(default=8, ge=2)
+    # An answer takes its reply's sentences in order until it holds this many characters
+    # (letters, digits, CJK): the first answer of a draft, and each later one.
+    first_answer_chars: int = Field(default=1000, ge=1)
+    extra_answer_chars: int = Field(default=1000, ge=1)
+    relevant_bigrams: int = Field(default=2, ge=1)
+    # Scripts whose reply states an order state, and what establishes each state.
+    asserts: dict[str, list[State]] = Field(default_factory=dict)
+    state_cues: dict[State, list[str]] = Field(default_factory=dict)
+    state_orders: dict[State, list[str]] = Field(default_factory=dict)
+    fit: FitModel | None = None
+    # A script below the fit model's operating point but at or above this probability still
+    # answers in the draft, which then goes to review: the agent edits rather than writes.
+    use_threshold: float = Field(default=1.0, ge=0, le=1)
 
 
 def load_style(corpus_dir: Path) -> ComposerStyle:
     return load(corpus_dir / "composer.yaml", ComposerStyle)
 
 
-def _key(text: str) -> str:
-    return _NON_WORD.sub("", normalize_query(text))
+def fits(question: str, candidates: Sequence[Candidate], rank: int, style: ComposerStyle, usable: bool = False) -> bool:
+    """Whether ``candidate`` answers ``question``: the fit model's probability at its operating point.
 
-
-def _bigrams(text: str) -> set[str]:
-    return {text[i : i + 2] for i in range(len(text) - 1)} or ({text} if text else set())
-
-
-def _longest_shared_run(a: str, b: str) -> int:
-    best = 0
-    for i in range(len(a)):
-        for j in range(i + best + 1, len(a) + 1):
-            if a[i:j] in b:
-                best = j - i
-            else:
-                break
-    return best
-
-
-def _sources_agree(candidate: Candidate, style: ComposerStyle) -> bool:
-    """Dense and BM25 retrieval each rank the script among their first ``agree_rank``."""
-    ranks = (candidate.dense_rank, candidate.bm25_rank)
-    return all(rank is not None and rank <= style.agree_rank for rank in ranks)
-
-
-def fits(question: str, candidate: Candidate, style: ComposerStyle) -> bool:
-    """Whether ``candidate`` answers ``question``.
-
-    Dense scores only rank (related and unrelated pairs differ by hundredths), so the evidence is
-    agreement: both retrievers put the script first, or the question shares enough wording with
-    one of the script's variants.
+    Without a trained model (a workspace that has none yet) the rule of old: both retrievers rank
+    the script first, or the question shares enough wording with one of its variants.
     """
-    if candidate.emergency or _sources_agree(candidate, style):
+    candidate = candidates[rank]
+    if candidate.emergency:
         return True
-    q = _key(question)
-    if not q:
-        return False
-    grams = _bigrams(q)
-    for variant in (*candidate.script.questions, candidate.script.title):
-        v = _key(variant)
-        if not v:
-            continue
-        if q == v or len(grams & _bigrams(v)) / len(grams) >= style.min_coverage:
-            return True
-        if _longest_shared_run(q, v) >= min(style.min_shared_run, len(q)):
-            return True
-    return False
+    model = style.fit
+    if model is not None:
+        cut = style.use_threshold if usable else model.threshold
+        return fit_probability(model, question, candidates, rank) >= cut
+    ranks = (candidate.dense_rank, candidate.bm25_rank)
+    if all(r is not None and r <= style.agree_rank for r in ranks):
+        return True
+    from agent.drafting.fit import wording
+
+    coverage, run, exact = wording(question, candidate.script)
+    q = question_key(question)
+    return bool(q) and (exact or coverage >= style.min_coverage or run >= min(style.min_shared_run, len(q)))
 
 
-@dataclass(frozen=True)
+def established_states(grounding: Grounding, style: ComposerStyle) -> set[str]:
+    """The order states the order or the customer's own words establish."""
+    states: set[str] = set()
+    order = grounding.order
+    if order is not None and order.status is not None:
+        states |= {s for s, statuses in style.state_orders.items() if order.status in statuses}
+    said = [grounding.message, *(t.text for t in grounding.turns if t.role == "customer")]
+    for state, cues in style.state_cues.items():
+        if any(re.search(cue, text) for cue in cues for text in said):
+            states.add(state)
+    return states
+
+
+@dataclass
 class ScriptComposer:
-    """Backend ``script``: composes from the scripts, offline, deterministic."""
+    """Backend ``script``: composes from the scripts, offline, deterministic.
 
-    corpus_dir: Path
+    ``ScriptComposer(style, rules)``; the old ``ScriptComposer(corpus_dir)`` form still loads the
+    style from a corpus directory until the pipeline passes its workspace's.
+    """
+
+    style: ComposerStyle | Path
+    rules: RuleSet | None = None
     name: str = "script"
+    _style: ComposerStyle | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._style = self.style if isinstance(self.style, ComposerStyle) else load_style(self.style)
 
     def draft(self, grounding: Grounding) -> Proposal:
-        style = load_style(self.corpus_dir)
-        chosen, unanswered = _choose(grounding, style)
+        style = self._style
+        assert style is not None
+        chosen, unanswered, skipped = choose(grounding, style)
+        asked_by = _questions_by_script(grounding, chosen)
+        notes = [f"{sid}: asserts an order state not established" for sid in skipped]
         if not chosen:
-            return Proposal(text=style.handoff, is_refusal=False, needs_review=True, notes=["no script fits"])
+            return Proposal(style.handoff, is_refusal=False, needs_review=True, notes=["no script fits", *notes])
         values = {**grounding.shop.vars, **_order_values(grounding)}
-        parts = [_strip_opener(fill(c.script.reply, values), style.openers) for c in chosen]
-        parts = parts[:1] + [_strip_opener(p, style.say_once) for p in parts[1:]]
-        first_clause = re.split(r"[，,。！？!?]", parts[0], maxsplit=1)[0]
-        opener = "" if any(w in first_clause for w in style.address_words) else style.open_with
-        text = opener + "".join(_as_sentence(p) for p in parts)
-        if len(chosen) > 1 and style.close_with and chosen[-1].script.category not in style.no_closer:
-            text += style.close_with
+        replies = [c.script.reply for c in chosen]
+        asked = [asked_by.get(c.script.id, "") for c in chosen]
+        text = compose(replies, style, closing=_closes(chosen, style), questions=asked, values=values)
+        if unanswered:
+            notes.append(f"{unanswered} question(s) without a script sure to fit")
         return Proposal(
             text=text,
             is_refusal=any(c.script.declines for c in chosen),
             cited_ids=[c.script.id for c in chosen],
             needs_review=unanswered > 0,
-            notes=[f"{unanswered} question(s) had no fitting script"] if unanswered else [],
+            notes=notes,
         )
 
 
-def _choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate], int]:
-    """The best fitting script per question, and how many questions got none."""
+def _questions_by_script(grounding: Grounding, chosen: list[Candidate]) -> dict[str, str]:
+    """The customer's words each chosen script answers (every question that retrieved it)."""
+    ids = {c.script.id for c in chosen}
+    out: dict[str, str] = {}
+    for question in grounding.questions:
+        for cand in question.candidates:
+            if cand.script.id in ids:
+                out[cand.script.id] = out.get(cand.script.id, "") + " " + question.text
+    return out
+
+
+def _closes(chosen: list[Candidate], style: ComposerStyle) -> bool:
+    return len(chosen) > 1 and bool(style.close_with) and chosen[-1].script.category not in style.no_closer
+
+
+def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate], int, list[str]]:
+    """The best fitting, state-true script per question; questions without a sure fit; scripts skipped.
+
+    A question whose best script is only usable (below the operating point) still gets it and
+    counts as unsure, so the draft goes to review.
+    """
+    states = established_states(grounding, style)
     picked: dict[str, Candidate] = {}
-    unanswered = 0
+    skipped: list[str] = []
+    unsure = 0
     previous_answered = False
     for question in grounding.questions:
-        best = next((c for c in question.candidates if fits(question.text, c, style)), None)
+        best, sure = None, False
+        for usable in (False, True):
+            for rank, cand in enumerate(question.candidates):
+                if not fits(question.text, question.candidates, rank, style, usable):
+                    continue
+                if set(style.asserts.get(cand.script.id, ())) - states:
+                    skipped.append(cand.script.id)
+                    continue
+                best, sure = cand, not usable
+                break
+            if best is not None or style.fit is None:
+                break
         # A context piece (寄到杭州) after an answered question needs no answer of its own.
-        answered = best is not None or (question.context and previous_answered)
-        if best is not None:
+        context = question.context and previous_answered
+        if best is not None and not (context and not sure):
             picked.setdefault(best.script.id, best)
-        elif not answered:
-            unanswered += 1
-        previous_answered = answered
+        if not sure and not context:
+            unsure += 1
+        previous_answered = best is not None or context
     chosen = list(picked.values())
     substantive = [c for c in chosen if c.script.category not in style.standalone_only]
     if substantive:
         chosen = substantive
     # Declining answers first: a draft that declines anything opens with the apology.
-    return sorted(chosen, key=lambda c: not c.script.declines), unanswered
+    return sorted(chosen, key=lambda c: not c.script.declines), unsure, list(dict.fromkeys(skipped))
+
+
+def compose(
+    replies: list[str],
+    style: ComposerStyle,
+    closing: bool = False,
+    questions: Sequence[str] = (),
+    values: dict[str, str] | None = None,
+) -> str:
+    """One reply from several: one opening, one apology, each fact once, one closing.
+
+    An answer takes its reply's sentences in order up to its character budget, and past it only
+    a sentence that states a shop fact (a ``{variable}`` of the unfilled reply) the question
+    names, or that shares `relevant_bigrams` pairs of characters with the question it answers.
+    """
+    values = values or {}
+    pieces: list[Piece] = []
+    said: list[str] = []
+    apologised = False
+    for n, reply in enumerate(replies):
+        body = strip_prefix(reply.strip(), style.openers)
+        budget = style.first_answer_chars if n == 0 else style.extra_answer_chars
+        asked_text = content(questions[n]) if n < len(questions) else ""
+        asked = _bigrams(asked_text)
+        kept_chars = 0
+        for end, raw_clauses in clauses_of(body):
+            clauses = [fill(c, values) for c in raw_clauses]
+            facts = {content(values.get(m, "")) for c in raw_clauses for m in VARIABLE.findall(c)} - {""}
+            asked_fact = any(_bigrams(f) & asked or f in asked_text for f in facts)
+            relevant = len(asked & _bigrams(content("".join(clauses)))) >= style.relevant_bigrams
+            if kept_chars >= budget and not (asked_fact or relevant):
+                continue
+            kept: list[str] = []
+            for i, clause in enumerate(clauses):
+                if i == 0 and any(content(clause).startswith(content(c)) for c in style.closers if content(c)):
+                    kept = []
+                    break
+                stripped = strip_prefix(clause, style.say_once)
+                if stripped != clause:
+                    if apologised:
+                        clause = stripped
+                        if not content(clause) or clause.startswith(tuple(style.apology_tails)):
+                            continue
+                    apologised = True
+                elif not kept and clause.startswith(tuple(style.apology_tails)) and apologised:
+                    continue
+                key = content(clause)
+                if not key or _said(key, said, style.repeat_min_run):
+                    continue
+                kept.append(clause)
+                said.append(key)
+            if kept:
+                pieces.append(Piece(kept, end))
+                kept_chars += sum(len(content(c)) for c in kept)
+    text = assemble(pieces)
+    first_clause = re.split(r"[，,。！？!?]", text, maxsplit=1)[0]
+    opener = "" if any(w in first_clause for w in style.address_words) else style.open_with
+    text = opener + text
+    if closing and not _said(content(style.close_with), said, style.repeat_min_run):
+        text += style.close_with
+    return text
+
+
+def _bigrams(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def _said(key: str, said: list[str], min_run: int) -> bool:
+    """Whether ``key`` (a clause's content) repeats a run of ``min_run`` characters already said."""
+    if any(key in s or (len(s) >= min_run and s in key) for s in said):
+        return True
+    run = min(min_run, len(key))
+    if run < min_run:
+        return False
+    return any(key[i : i + run] in s for s in said for i in range(len(key) - run + 1))
 
 
 def _order_values(grounding: Grounding) -> dict[str, str]:
@@ -153,15 +283,3 @@ def _order_values(grounding: Grounding) -> dict[str, str]:
         "order_amount": f"{order.amount:g}元" if order.amount is not None else None,
     }
     return {k: v for k, v in values.items() if v}
-
-
-def _strip_opener(text: str, openers: list[str]) -> str:
-    text = text.strip()
-    for opener in sorted(openers, key=len, reverse=True):
-        if text.startswith(opener):
-            return text[len(opener) :].lstrip()
-    return text
-
-
-def _as_sentence(text: str) -> str:
-    return text if text.endswith(("。", "！", "？", "~", "～", ".", "!", "?")) else text + "。"

@@ -24,7 +24,8 @@ from typing import Any
 
 from agent.config import Settings
 from agent.drafting.llm import REVISE_PROMPT, OpenAIBackend
-from agent.drafting.prompts import Rendered, prompt_hash
+from agent.drafting.prompts import Rendered, load_prompt, prompt_hash
+from agent.drafting.transport import ChatTransport, Transport
 
 
 @dataclass
@@ -87,11 +88,44 @@ def cache_key(hashes: dict[str, str], settings: Settings, rendered: Rendered, pa
     return hashlib.sha256(json.dumps(material, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
-class CachedOpenAIBackend(OpenAIBackend):
-    """An :class:`OpenAIBackend` whose completions come from ``cache`` when the same call was made before.
+class CachedTransport:
+    """A :class:`~agent.drafting.transport.Transport` that answers from ``cache`` when the same call was made.
 
     ``cache=None`` bypasses the cache (``--no-cache``): every call goes out and nothing is stored.
     """
+
+    def __init__(
+        self, inner: Transport, settings: Settings, cache: DiskCache | None, stats: CallStats, extra: tuple[str, ...]
+    ) -> None:
+        self.inner = inner
+        self.settings = settings
+        self.cache = cache
+        self.stats = stats
+        self._extra = extra
+
+    def key(self, system: str, user: str, params: dict[str, Any]) -> str:
+        return cache_key(prompt_hashes(self.settings, self._extra), self.settings, Rendered(system, user), params)
+
+    def cached(self, system: str, user: str, params: dict[str, Any]) -> str | None:
+        return None if self.cache is None else self.cache.get(self.key(system, user, params))
+
+    def complete(self, system: str, user: str, params: dict[str, Any]) -> str:
+        if self.cache is None:
+            self.stats.count(hit=False)
+            return self.inner.complete(system, user, params)
+        key = self.key(system, user, params)
+        stored = self.cache.get(key)
+        if stored is not None:
+            self.stats.count(hit=True)
+            return stored
+        self.stats.count(hit=False)
+        content = self.inner.complete(system, user, params)
+        self.cache.put(key, content, {"model": self.settings.llm_model, "params": params})
+        return content
+
+
+class CachedOpenAIBackend(OpenAIBackend):
+    """An :class:`OpenAIBackend` whose completions come from ``cache`` when the same call was made before."""
 
     def __init__(
         self,
@@ -99,32 +133,19 @@ class CachedOpenAIBackend(OpenAIBackend):
         cache: DiskCache | None,
         stats: CallStats | None = None,
         extra_prompts: tuple[str, ...] = (),
+        transport: Transport | None = None,
     ) -> None:
-        super().__init__(settings)
-        self.cache = cache
         self.stats = stats or CallStats()
-        self._extra_prompts = extra_prompts
-
-    def key(self, rendered: Rendered, params: dict[str, Any]) -> str:
-        return cache_key(prompt_hashes(self.settings, self._extra_prompts), self.settings, rendered, params)
+        inner = transport if transport is not None else ChatTransport(settings)
+        self.cached_transport = CachedTransport(inner, settings, cache, self.stats, extra_prompts)
+        super().__init__(settings, lambda name: load_prompt(name, settings.prompts_dir), self.cached_transport)
 
     def cached(self, rendered: Rendered, params: dict[str, Any]) -> str | None:
         """The stored completion for this call, if any (never calls the endpoint)."""
-        return None if self.cache is None else self.cache.get(self.key(rendered, params))
+        return self.cached_transport.cached(rendered.system, rendered.user, params)
 
     def complete(self, rendered: Rendered, params: dict[str, Any]) -> str:
-        if self.cache is None:
-            self.stats.count(hit=False)
-            return super().complete(rendered, params)
-        key = self.key(rendered, params)
-        stored = self.cache.get(key)
-        if stored is not None:
-            self.stats.count(hit=True)
-            return stored
-        self.stats.count(hit=False)
-        content = super().complete(rendered, params)
-        self.cache.put(key, content, {"model": self.settings.llm_model, "params": params})
-        return content
+        return self.cached_transport.complete(rendered.system, rendered.user, params)
 
 
 # --- embeddings of golden replies and drafts -----------------------------------------------

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.evaluation.runs import Run
+from agent.evaluation.summary import headline
 
 EPSILON = 1e-9
 
@@ -67,7 +68,7 @@ def _delta(name: str, a: Run, b: Run, limits: dict[str, dict[str, Any]]) -> Metr
     entry_a = a.summary["metrics"].get(name, {})
     entry_b = b.summary["metrics"].get(name, {})
     higher = bool(entry_b.get("higher_is_better", entry_a.get("higher_is_better", True)))
-    mean_a, mean_b = entry_a.get("mean"), entry_b.get("mean")
+    mean_a, mean_b = headline(entry_a), headline(entry_b)
     limit = limits.get(name, {}).get("max_regression")
     regression = False
     if limit is not None and mean_a is not None and mean_b is not None:
@@ -122,9 +123,15 @@ def baseline_from(run: Run) -> dict[str, Any]:
         "dataset_sha256": s.get("dataset", {}).get("sha256"),
         "cases": s.get("cases"),
         "metrics": {
-            name: entry["mean"]
+            name: headline(entry)
             for name, entry in s["metrics"].items()
-            if entry.get("higher_is_better", True) and not entry.get("unit") and entry.get("mean") is not None
+            if entry.get("higher_is_better", True) and not entry.get("unit") and headline(entry) is not None
+        },
+        # Lower-is-better quality metrics (repeated facts, fragments, length, needs_review): ceilings.
+        "ceilings": {
+            name: headline(entry)
+            for name, entry in s["metrics"].items()
+            if not entry.get("higher_is_better", True) and not entry.get("unit") and headline(entry) is not None
         },
     }
 
@@ -134,8 +141,14 @@ def below_baseline(run: Run, baseline: dict[str, Any], tolerance: float = BASELI
     problems = []
     if baseline.get("dataset_sha256") != run.summary.get("dataset", {}).get("sha256"):
         problems.append("the golden set changed since the baseline was recorded: re-record it (kefu eval baseline)")
+    for name, ceiling in baseline.get("ceilings", {}).items():
+        value = headline(run.summary["metrics"].get(name, {}))
+        if value is None:
+            problems.append(f"{name}: not measured by this run (baseline ceiling {ceiling:.6f})")
+        elif value > ceiling + tolerance:
+            problems.append(f"{name}: {value:.6f} is above the baseline {ceiling:.6f}")
     for name, floor in baseline.get("metrics", {}).items():
-        mean = run.summary["metrics"].get(name, {}).get("mean")
+        mean = headline(run.summary["metrics"].get(name, {}))
         if mean is None:
             problems.append(f"{name}: not measured by this run (baseline {floor:.6f})")
         elif mean < floor - tolerance:

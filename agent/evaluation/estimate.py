@@ -61,7 +61,7 @@ def estimate_variant(
         for case in cases:
             text, _ = prepare_message(case.message, variant.settings)
             message = Message(text=case.message, shop=case.shop, order=case.order, turns=case.turns)
-            fitted = fit_prompt(draft_prompt, drafter.ground(message, text), variant.settings)
+            fitted = fit_prompt(draft_prompt, drafter.ground(message, text, drafter.snapshot()), variant.settings)
             calls += 1
             tokens += fitted.tokens
             completion += draft_prompt.params.max_tokens or 0

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
+import agent.drafting.direct  # noqa: F401  (registers the ``direct`` baseline backend)
 from agent.config import REPO_ROOT, Settings
 from agent.drafting.base import Grounding
 from agent.drafting.pipeline import Drafter
@@ -45,6 +46,7 @@ from agent.types import Draft, Message
 
 if TYPE_CHECKING:
     from agent.retrieval import Embedder, Retriever
+    from agent.workspace.snapshot import Workspace
 
 
 class Reporter(Protocol):
@@ -83,8 +85,8 @@ class RecordingDrafter(Drafter):
 
     _seen: threading.local = field(default_factory=threading.local)
 
-    def ground(self, message: Message, text: str) -> Grounding:
-        grounding = super().ground(message, text)
+    def ground(self, message: Message, text: str, workspace: Workspace) -> Grounding:
+        grounding = super().ground(message, text, workspace)
         self._seen.grounding = grounding
         return grounding
 
@@ -282,7 +284,7 @@ def run_variant(
     if vectors is not None:
         ctx.vectors.update(load_vectors(vectors))
     label = f"{suite.name} {backend}" + (f" {prompt}" if prompt else "")
-    drafter.retriever()  # build or update the index once, before the workers start
+    drafter.retriever(drafter.snapshot())  # build or update the index once, before the workers start
     reporter.start(label, len(cases))
     started, clock = datetime.now(UTC), time.perf_counter()
     records: dict[str, dict[str, Any]] = {}
@@ -302,6 +304,7 @@ def run_variant(
     run_id = new_run_id(suite.name, backend, prompt, runs_dir)
     summary: dict[str, Any] = {
         "run_id": run_id,
+        "split": suite.split,
         "backend": backend,
         "prompt_version": prompt,
         "started_at": started.isoformat(timespec="seconds"),
@@ -335,9 +338,12 @@ def select_cases(suite: Suite, limit: int | None) -> list[GoldenCase]:
 
 
 def run_suite(suite: Suite, options: RunOptions, reporter: Reporter | None = None) -> list[Run]:
-    """One run per (backend, prompt version) the suite and the options select."""
-    cases = select_cases(suite, options.limit)
-    return [
-        run_variant(suite, cases, backend, prompt, options, reporter or SilentReporter())
-        for backend, prompt in suite.variants(options.backend, options.prompts)
-    ]
+    """One run per split, then per (backend, prompt version) the suite and the options select."""
+    runs: list[Run] = []
+    for part in suite.splits():
+        cases = select_cases(part, options.limit)
+        runs.extend(
+            run_variant(part, cases, backend, prompt, options, reporter or SilentReporter())
+            for backend, prompt in part.variants(options.backend, options.prompts)
+        )
+    return runs

@@ -33,7 +33,7 @@ from agent.datafile import field_errors
 from agent.errors import EvalError
 from agent.evaluation.metrics import METRICS, unknown_metrics
 
-BackendName = Literal["script", "openai"]
+BackendName = Literal["script", "openai", "direct"]
 JUDGE_PROMPT = "judge.v1"
 
 
@@ -52,7 +52,11 @@ class Suite(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     description: str = ""
-    dataset: str
+    dataset: str = ""
+    # Named splits run side by side (``{dev: ../unseen/dev.jsonl, test: ../unseen/test.jsonl}``);
+    # each split gets one run per backend, named SUITE_SPLIT.
+    datasets: dict[str, str] = Field(default_factory=dict)
+    split: str = ""  # set by kefu on the per-split copy of a suite
     backends: list[BackendName] = Field(min_length=1)
     prompts: list[str] = Field(default_factory=lambda: ["draft.v1"])
     metrics: list[str] = Field(min_length=1)
@@ -67,10 +71,21 @@ class Suite(BaseModel):
 
     @model_validator(mode="after")
     def _known_metrics(self) -> Suite:
+        if not self.dataset and not self.datasets:
+            raise ValueError("a suite names a dataset or datasets")
         unknown = unknown_metrics(self.metrics) + unknown_metrics(list(self.thresholds))
         if unknown:
             raise ValueError(f"unknown metric {unknown[0]!r}; known metrics: {', '.join(METRICS)}")
         return self
+
+    def splits(self) -> list[Suite]:
+        """One suite per named split (this suite itself when it has a single dataset)."""
+        if not self.datasets:
+            return [self]
+        return [
+            self.model_copy(update={"name": f"{self.name}_{split}", "dataset": path, "datasets": {}, "split": split})
+            for split, path in self.datasets.items()
+        ]
 
     def dataset_path(self) -> Path:
         path = Path(self.dataset)
@@ -107,8 +122,8 @@ def load_suite(path: Path) -> Suite:
         raise EvalError(f"{path}: not a YAML suite file: {getattr(exc, 'problem', None) or exc}") from None
     if not isinstance(raw, dict):
         raise EvalError(f"{path}: a suite file must be a mapping of fields")
-    if "path" in raw or "sha256" in raw:
-        raise EvalError(f"{path}: fields 'path' and 'sha256' are set by kefu, not by the suite file")
+    if "path" in raw or "sha256" in raw or "split" in raw:
+        raise EvalError(f"{path}: fields 'path', 'sha256' and 'split' are set by kefu, not by the suite file")
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as exc:

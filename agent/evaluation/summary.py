@@ -9,6 +9,12 @@ from agent.evaluation.metrics import METRICS
 from agent.evaluation.suite import Suite
 
 
+def headline(entry: dict[str, Any]) -> float | None:
+    """A summary entry's value: its median for median metrics (length_ratio), else its mean."""
+    value = entry.get("value", entry.get("mean"))
+    return None if value is None else float(value)
+
+
 def _values(records: list[dict[str, Any]], name: str) -> list[float]:
     return [float(v) for r in records if (v := r["metrics"].get(name, {}).get("value")) is not None]
 
@@ -25,6 +31,9 @@ def metric_summary(records: list[dict[str, Any]], names: list[str]) -> dict[str,
             "unit": metric.unit,
             "description": metric.description,
         }
+        if values:
+            entry["median"] = round(statistics.median(values), 6)
+        entry["value"] = entry["median"] if metric.aggregate == "median" and values else entry["mean"]
         if metric.unit == "ms" and values:
             ordered = sorted(values)
             entry["p50"] = round(ordered[len(ordered) // 2], 3)
@@ -46,11 +55,11 @@ def group_summary(records: list[dict[str, Any]], names: list[str]) -> dict[str, 
 def threshold_failures(suite: Suite, metrics: dict[str, dict[str, Any]]) -> list[str]:
     failures = []
     for name, limit in suite.thresholds.items():
-        mean = metrics.get(name, {}).get("mean")
+        mean = headline(metrics.get(name, {}))
         if mean is None:
             continue
         if limit.min is not None and mean < limit.min:
-            failures.append(f"{name} mean {mean:.4f} is below the suite's min {limit.min:g}")
+            failures.append(f"{name} {mean:.4f} is below the suite's min {limit.min:g}")
         if limit.max is not None and mean > limit.max:
-            failures.append(f"{name} mean {mean:.4f} is above the suite's max {limit.max:g}")
+            failures.append(f"{name} {mean:.4f} is above the suite's max {limit.max:g}")
     return failures

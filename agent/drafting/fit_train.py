@@ -1,0 +1,70 @@
+"""``python -m agent.drafting.fit train``: learn the fit model and write it into corpus/composer.yaml."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from agent.config import REPO_ROOT
+from agent.drafting.fit import FEATURES, Example, FitModel, choices, learn, operating_point
+
+FIT_MARK = "# --- fit model: written by `python -m agent.drafting.fit train`; do not edit by hand ---"
+TRAIN_SETS = ("eval/golden.jsonl", "eval/unseen/dev.jsonl")
+
+
+def examples_from(paths: list[Path]) -> list[Example]:
+    """Per question of every case, the retrieved candidates and the scripts the case expects."""
+    from agent.config import get_settings
+    from agent.drafting.pipeline import Drafter, prepare_message
+    from agent.evaluation.dataset import load_golden
+    from agent.types import Message
+
+    settings = get_settings()
+    drafter = Drafter(settings)
+    workspace = drafter.snapshot()
+    out: list[Example] = []
+    for path in paths:
+        for case in load_golden(path):
+            text, _ = prepare_message(case.message, settings)
+            message = Message(text=case.message, shop=case.shop, order=case.order, turns=case.turns)
+            grounding = drafter.ground(message, text, workspace)
+            answers = frozenset(case.expected_ids)
+            for question in grounding.questions:
+                if question.candidates and not question.candidates[0].emergency:
+                    out.append(Example(question.text, question.candidates, answers))
+    return out
+
+
+def write_model(composer_yaml: Path, model: FitModel) -> None:
+    text = composer_yaml.read_text(encoding="utf-8")
+    head = text.split(FIT_MARK)[0].rstrip("\n")
+    block = yaml.safe_dump({"fit": model.model_dump(exclude_none=True)}, allow_unicode=True, sort_keys=False)
+    composer_yaml.write_text(f"{head}\n\n{FIT_MARK}\n{block}", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m agent.drafting.fit")
+    parser.add_argument("command", choices=["train"])
+    parser.add_argument("--target-precision", type=float, default=0.97)
+    parser.add_argument("--dry-run", action="store_true", help="print the model; write nothing")
+    args = parser.parse_args()
+    paths = [REPO_ROOT / p for p in TRAIN_SETS if (REPO_ROOT / p).is_file()]
+    examples = examples_from(paths)
+    weights, bias = learn(examples)
+    trained_on = ", ".join(p.relative_to(REPO_ROOT).as_posix() for p in paths)
+    model = FitModel(weights=weights, bias=bias, threshold=0.5, trained_on=f"{trained_on} ({len(examples)} questions)")
+    model = operating_point(model, examples, args.target_precision)
+    answered, right, answerable = choices(model, examples, model.threshold)
+    print(f"{len(examples)} questions, {answerable} answerable; at threshold {model.threshold}:")
+    print(f"  answered {answered}, right {right}, precision {model.precision}, recall {model.recall}")
+    for name in FEATURES:
+        print(f"  {name:>16} {weights[name]:+.3f}")
+    if not args.dry_run:
+        write_model(REPO_ROOT / "corpus" / "composer.yaml", model)
+        print("wrote corpus/composer.yaml (fit:)")
+
+
+if __name__ == "__main__":
+    main()
