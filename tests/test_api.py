@@ -45,11 +45,15 @@ LAUNCH = textwrap.dedent(
     from agent.api import create_app
     from agent.config import Settings
     from agent.drafting.pipeline import Drafter
-    from agent.retrieval import HashEmbedder, get_retriever
+    from agent.retrieval import HashEmbedder
+    from agent.retrieval.service import get_retriever
+    from agent.workspace import workspace_for
 
     settings = Settings()
-    drafter = Drafter(settings, retriever_override=get_retriever(settings, embedder=HashEmbedder()))
-    uvicorn.run(create_app(settings, drafter), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    retriever = get_retriever(settings, workspace_for(settings), embedder=HashEmbedder())
+    drafter = Drafter(settings, retriever_override=retriever)
+    level = sys.argv[2] if len(sys.argv) > 2 else "warning"
+    uvicorn.run(create_app(settings, drafter), host="127.0.0.1", port=int(sys.argv[1]), log_level=level)
     """
 )
 
@@ -68,6 +72,11 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
         KEFU_DATA_DIR=str(data_dir),
         KEFU_CORPUS_DIR=str(REPO_ROOT / "corpus"),
         KEFU_BACKEND="script",
+        KEFU_API_RATE_PER_S="10000",  # the limits have their own tests (test_api_limits.py)
+        KEFU_API_BURST="10000",
+        KEFU_API_MAX_DRAFTS="64",
+        KEFU_API_MAX_LONG_DRAFTS="64",
+        KEFU_API_READYZ_INTERVAL_S="0.2",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -101,13 +110,16 @@ class ApiServer:
                 self.proc.wait()
 
 
-def start_server(data_dir: Path, timeout: float = 90, **env: str) -> ApiServer:
+def start_server(data_dir: Path, timeout: float = 90, log_level: str = "warning", **env: str) -> ApiServer:
     """A uvicorn subprocess on a free loopback port, returned once it answers /healthz."""
     port = free_port()
     log = data_dir / f"server-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", LAUNCH, str(port)], env=server_env(data_dir, **env), stdout=out, stderr=out
+            [sys.executable, "-c", LAUNCH, str(port), log_level],
+            env=server_env(data_dir, **env),
+            stdout=out,
+            stderr=out,
         )
     server = ApiServer(f"http://127.0.0.1:{port}", data_dir, proc, log)
     deadline = time.monotonic() + timeout
@@ -166,15 +178,18 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 # --- operations routes -----------------------------------------------------------------
 
 
-def test_health_ready_and_docs_need_no_key(server: ApiServer) -> None:
+def test_health_ready_and_docs_need_no_key(server: ApiServer, key: str) -> None:
     with server.client() as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"corpus": "ok", "index": "ok", "store": "ok"}
+        assert ready.json() == {"status": "ready"}  # no details without a key
         assert "swagger" in client.get("/docs").text.lower()
         paths = client.get("/openapi.json").json()["paths"]
         assert {"/v1/drafts", "/v1/check", "/v1/scripts/{script_id}", "/v1/feedback"} <= set(paths)
+    with server.client(key) as keyed:
+        ready = keyed.get("/readyz").json()
+        assert ready == {"status": "ready", "checks": {"workspace": "ok", "index": "ok", "store": "ok"}}
 
 
 # --- auth ------------------------------------------------------------------------------
@@ -232,7 +247,23 @@ BAD_REQUESTS = [
     ("POST", "/v1/drafts", b'{"query": "x", "backend": "gpt"}', 422, "invalid_request"),
     ("POST", "/v1/drafts", b'{"query": "x", "backend": "openai"}', 422, "invalid_input"),
     ("POST", "/v1/drafts", b'{"query": "x", "order": {"amount": -1}}', 422, "invalid_request"),
+    ("POST", "/v1/drafts", b'{"query": "x", "shop": "' + b"s" * 251 + b'"}', 422, "invalid_request"),
+    (
+        "POST",
+        "/v1/drafts",
+        b'{"query": "x", "turns": [{"role": "customer", "text": "' + b"a" * 2001 + b'"}]}',
+        422,
+        None,
+    ),
+    ("POST", "/v1/drafts", b'{"query": 5}', 422, "invalid_request"),
+    ("POST", "/v1/drafts", b'{"query": "\xff\xfe"}', 400, "invalid_json"),
+    ("POST", "/v1/drafts", b'{"query": "x", "id": ' + b"[" * 40 + b"]" * 40 + b"}", 400, "invalid_json"),
     ("POST", "/v1/check", b'{"query": "x"}', 422, "invalid_request"),
+    ("POST", "/v1/check", b'{"draft": ""}', 422, "invalid_request"),
+    ("POST", "/v1/check", b'{"draft": "  \\n "}', 422, "invalid_request"),
+    ("POST", "/v1/check", b'{"draft": "x", "declared_refusal": 0}', 422, "invalid_request"),
+    ("POST", "/v1/check", b'{"draft": "x", "declared_refusal": "false"}', 422, "invalid_request"),
+    ("POST", "/v1/feedback", b'{"draft_id": "x", "action": "accepted", "revise": 1}', 422, "invalid_request"),
     ("POST", "/v1/feedback", b'{"draft_id": "nope", "action": "accepted"}', 404, "not_found"),
     ("POST", "/v1/feedback", b'{"draft_id": "x", "action": "liked"}', 422, "invalid_request"),
     ("POST", "/v1/feedback", b'{"draft_id": "x", "action": "edited"}', 422, "invalid_request"),
@@ -245,10 +276,23 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "code"), BAD_REQUESTS)
 def test_errors_are_json_with_the_right_status(
-    api: httpx.Client, method: str, path: str, body: bytes, status: int, code: str
+    api: httpx.Client, method: str, path: str, body: bytes, status: int, code: str | None
 ) -> None:
     headers = {"Content-Type": "application/json"} if body else {}
     assert_error(api.request(method, path, content=body, headers=headers), status, code)
+
+
+def test_invalid_utf8_is_invalid_json(api: httpx.Client) -> None:
+    body = b'{"query": "\xff\xfe\xfa"}'
+    assert_error(
+        api.post("/v1/drafts", content=body, headers={"Content-Type": "application/json"}), 400, "invalid_json"
+    )
+
+
+def test_405_says_what_is_allowed(api: httpx.Client) -> None:
+    response = api.delete("/v1/drafts")
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
 
 
 def test_a_crash_is_a_500_without_a_traceback() -> None:
@@ -300,11 +344,40 @@ def test_feedback_round_trip(api: httpx.Client, db: Store) -> None:
     sent = api.post("/v1/feedback", json={"draft_id": draft_id, "action": "edited", "final_text": "您好，马上为您处理"})
     assert sent.status_code == 201, sent.text
     record = sent.json()
-    assert (record["draft_id"], record["action"]) == (draft_id, "edited")
+    assert (record["draft_id"], record["action"], record["revision"], record["replayed"]) == (
+        draft_id,
+        "edited",
+        1,
+        False,
+    )
     stored = db.feedback_for(draft_id)
     assert [(f["id"], f["action"], f["final_text"], f["key_name"]) for f in stored] == [
         (record["feedback_id"], "edited", "您好，马上为您处理", "session-tool")
     ]
+
+
+def test_feedback_once_per_draft_then_revisions_and_idempotent_retries(api: httpx.Client, db: Store) -> None:
+    draft_id = api.post("/v1/drafts", json={"query": _a_corpus_question()}).json()["draft_id"]
+    first = api.post(
+        "/v1/feedback", json={"draft_id": draft_id, "action": "accepted"}, headers={"Idempotency-Key": "k-1"}
+    )
+    retry = api.post(
+        "/v1/feedback", json={"draft_id": draft_id, "action": "accepted"}, headers={"Idempotency-Key": "k-1"}
+    )
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json()["feedback_id"] == first.json()["feedback_id"] and retry.json()["replayed"] is True
+    assert_error(api.post("/v1/feedback", json={"draft_id": draft_id, "action": "accepted"}), 409, "conflict")
+    revised = api.post("/v1/feedback", json={"draft_id": draft_id, "action": "rejected", "reason": "x", "revise": True})
+    assert revised.status_code == 201 and revised.json()["revision"] == 2
+    assert [f["revision"] for f in db.feedback_for(draft_id)] == [1, 2]
+
+
+def test_feedback_only_from_the_key_that_drafted(api: httpx.Client, server: ApiServer, db: Store) -> None:
+    draft_id = api.post("/v1/drafts", json={"query": _a_corpus_question()}).json()["draft_id"]
+    with server.client(db.create_key("another-tool")) as other:
+        error = assert_error(other.post("/v1/feedback", json={"draft_id": draft_id, "action": "accepted"}), 404)
+    assert draft_id in error["message"]
+    assert db.feedback_for(draft_id) == []
 
 
 def test_personal_data_never_reaches_the_draft_or_the_store(api: httpx.Client, db: Store) -> None:

@@ -50,8 +50,9 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path: Path) -> None:
                 while not stop.is_set():
                     draft_id = draft_ids[(worker + i) % len(draft_ids)]
                     i += 1
+                    body = {"draft_id": draft_id, "action": "accepted", "revise": True}  # each a new revision
                     try:
-                        response = client.post("/v1/feedback", json={"draft_id": draft_id, "action": "accepted"})
+                        response = client.post("/v1/feedback", json=body)
                     except httpx.TransportError:
                         return
                     if response.status_code == 201:
@@ -137,16 +138,20 @@ def test_two_instances_behave_as_one(tmp_path: Path, chroma_server: Chroma) -> N
         for server in (a, b):
             with server.client(key) as client:
                 assert client.post("/v1/check", json={"draft": "x"}).status_code == 403
+        probe = store.create_key("probe")
         store.close()
 
         chroma_server.proc.terminate()  # the shared index goes away: neither instance is ready
         chroma_server.proc.wait(timeout=20)
+        time.sleep(0.3)  # past the readiness interval the servers run with
         for server in (a, b):
-            with server.client() as client:
+            with server.client(probe) as client:
                 ready = client.get("/readyz")
                 assert ready.status_code == 503, ready.text
                 assert ready.json()["checks"]["index"] != "ok"
                 assert client.get("/healthz").status_code == 200
+            with server.client() as anonymous:
+                assert anonymous.get("/readyz").json() == {"error": {"code": "not_ready", "message": "not ready"}}
     finally:
         a.stop()
         b.stop()

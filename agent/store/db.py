@@ -8,6 +8,7 @@ WAL are readable by their owner only (0600), and so is a data directory the stor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -41,7 +42,11 @@ def private_file(path: Path) -> None:
     mode = parent.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO) and not mode & stat.S_ISVTX and parent.stat().st_uid == os.getuid():
         parent.chmod(DIR_MODE)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE))
+    if not path.exists():
+        # Never open (and close) an existing database file here: closing any descriptor of it drops
+        # the POSIX locks every SQLite connection of this process holds on it.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, FILE_MODE))
     for sibling in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if sibling.exists() and sibling.stat().st_mode & 0o077:
             sibling.chmod(FILE_MODE)
@@ -59,10 +64,14 @@ class Database:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
+        self._private = False
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            private_file(self.path)
+            with self._lock:
+                if not self._private:
+                    private_file(self.path)
+                    self._private = True
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )

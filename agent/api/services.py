@@ -1,0 +1,149 @@
+"""What the routes share: settings, the workspace, the drafter, the store, and the API's bounds.
+
+Every request reads ONE workspace snapshot (:meth:`Services.workspace`): the last good one the
+holder has, so a broken save on disk never fails a request. Personal data in the customer's
+text is masked here, before the drafter (and so any LLM prompt) sees it, before it is stored,
+and before anything is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.api.limits import DraftSlots, Limits, RateLimiter
+from agent.api.schemas import CheckIn, DraftIn
+from agent.api.shapes import verdict_json
+from agent.config import Settings
+from agent.drafting.pipeline import Drafter, drafter_for
+from agent.errors import InputError, KefuError
+from agent.guardrails import check
+from agent.redact import Redactor, load_redactor
+from agent.store import Store, store_path
+from agent.types import Message, Order, Turn
+from agent.workspace import Workspace, WorkspaceHolder, holder_for
+
+log = logging.getLogger("kefu.api")
+
+
+@dataclass
+class Services:
+    """Shared by every request of one app."""
+
+    settings: Settings
+    drafter: Drafter | None = None
+    limits: Limits = field(default_factory=Limits)
+    store: Store | None = None
+    warm_problem: str | None = "not warmed up yet"
+    _redactor: Redactor | None = None
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(self.limits.rate_per_s, self.limits.burst)
+        self.slots = DraftSlots(self.limits.max_drafts, self.limits.max_long_drafts)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the store, start watching the workspace, and warm drafting up."""
+        holder = self.holder()
+        if holder is not None:
+            holder.start()
+        self.store = Store(store_path(self.settings), self.redact)
+        self.store.migrate()
+        self.warm()
+
+    def stop(self) -> None:
+        holder = self.holder()
+        if holder is not None:
+            holder.stop()
+        if self.store is not None:
+            self.store.close()
+
+    def warm(self) -> None:
+        """Run one draft and one check, so requests start hot; a failure is reported by /readyz."""
+        try:
+            workspace = self.workspace()
+            text = workspace.corpus.scripts[0].questions[0]
+            draft = self.drafting().draft(Message(text=text), "script")
+            check(draft.text, rules=workspace.tone, query=text)
+        except Exception as exc:  # reported by /readyz and retried there; the server still starts
+            self.warm_problem = f"{exc.code}: {exc.message}" if isinstance(exc, KefuError) else repr(exc)
+            log.warning("warm-up failed: %s", self.warm_problem)
+            return
+        self.warm_problem = None
+
+    # --- what requests read ------------------------------------------------------------
+
+    def db(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the store is used before the app started")
+        return self.store
+
+    def drafting(self) -> Drafter:
+        if self.drafter is None:
+            self.drafter = drafter_for(self.settings)
+        return self.drafter
+
+    def holder(self) -> WorkspaceHolder | None:
+        """The holder the drafter reads from; None when it was given one fixed snapshot."""
+        source = self.drafting().workspace
+        if isinstance(source, Workspace):
+            return None
+        return source if isinstance(source, WorkspaceHolder) else holder_for(self.settings)
+
+    def workspace(self) -> Workspace:
+        """The snapshot for one request (the last good one)."""
+        source = self.drafting().workspace
+        if isinstance(source, Workspace):
+            return source
+        holder = self.holder()
+        assert holder is not None
+        return holder.current()
+
+    def redactor(self) -> Redactor:
+        """The current workspace's redactor; the last one seen (or the settings' file) if none loads."""
+        try:
+            self._redactor = self.workspace().redactor
+        except KefuError:
+            if self._redactor is None:
+                self._redactor = load_redactor(self.settings.corpus_dir)
+        return self._redactor
+
+    def redact(self, text: str) -> str:
+        return self.redactor().redact(text)
+
+    def redactor_callable(self) -> Callable[[str], str]:
+        """What the log filter masks with: the current redactor's ``redact``."""
+        return self.redactor().redact
+
+    # --- the work behind the routes ----------------------------------------------------
+
+    def draft(self, body: DraftIn, key_name: str | None) -> dict[str, Any]:
+        """Draft a reply to the masked message, store it, and return the API's draft JSON."""
+        if body.backend == "openai" and not self.settings.llm_configured:
+            raise InputError("backend 'openai' is not configured on this server: omit backend or use 'script'")
+        redactor = self.redactor()
+        message, kinds = masked_message(body, redactor)
+        draft = self.drafting().draft(message, body.backend)
+        if kinds:
+            draft.notes.append("personal data masked before drafting: " + ", ".join(kinds))
+        draft_id = self.db().record_draft(draft, message.text, body.shop, key_name)
+        head: dict[str, Any] = {"draft_id": draft_id} if body.id is None else {"draft_id": draft_id, "id": body.id}
+        return {**head, **draft.public()}
+
+    def verdict(self, body: CheckIn) -> dict[str, Any]:
+        """The guardrail's verdict on an agent's text, with the current workspace's tone rules."""
+        rules = self.workspace().tone
+        return verdict_json(check(body.draft, rules=rules, query=body.query, declared_refusal=body.declared_refusal))
+
+
+def masked_message(body: DraftIn, redactor: Redactor) -> tuple[Message, list[str]]:
+    """The message to draft from, personal data masked in its text, turns and order; and the kinds found."""
+    kinds = redactor.found(body.query)
+    turns = [Turn(role=t.role, text=redactor.redact(t.text)) for t in body.turns]
+    order = body.order
+    if order is not None and order.region:
+        order = Order.model_validate({**order.model_dump(), "region": redactor.redact(order.region)})
+    return Message(text=redactor.redact(body.query), shop=body.shop, order=order, turns=turns), kinds
