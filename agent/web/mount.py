@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 STATIC = f"{PREFIX}/static"
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+# Nothing off this server: the docs' inline start-up script is allowed, a CDN image (ReDoc's logo) is not.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'"
+)
 
 
 def default_config(settings: Any) -> WebConfig:
@@ -29,6 +34,11 @@ def default_config(settings: Any) -> WebConfig:
     workspace: Path = Path(getattr(settings, "workspace", REPO_ROOT))
     eval_dir = workspace / "eval" if (workspace / "eval" / "suites").is_dir() else REPO_ROOT / "eval"
     return WebConfig(suites_dir=eval_dir / "suites", runs_dir=eval_dir / "runs", data_dir=Path(settings.data_dir))
+
+
+def _docs_page(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 
 
 def _offline_docs(app: FastAPI) -> None:
@@ -39,21 +49,25 @@ def _offline_docs(app: FastAPI) -> None:
     title = f"{app.title} API"
 
     async def swagger(request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=title,
-            swagger_js_url=f"{STATIC}/vendor/swagger-ui-bundle.js",
-            swagger_css_url=f"{STATIC}/vendor/swagger-ui.css",
-            swagger_favicon_url=f"{STATIC}/vendor/favicon.png",
+        return _docs_page(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=title,
+                swagger_js_url=f"{STATIC}/vendor/swagger-ui-bundle.js",
+                swagger_css_url=f"{STATIC}/vendor/swagger-ui.css",
+                swagger_favicon_url=f"{STATIC}/vendor/favicon.png",
+            )
         )
 
     async def redoc(request: Request) -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=title,
-            redoc_js_url=f"{STATIC}/vendor/redoc.standalone.js",
-            redoc_favicon_url=f"{STATIC}/vendor/favicon.png",
-            with_google_fonts=False,
+        return _docs_page(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=title,
+                redoc_js_url=f"{STATIC}/vendor/redoc.standalone.js",
+                redoc_favicon_url=f"{STATIC}/vendor/favicon.png",
+                with_google_fonts=False,
+            )
         )
 
     app.add_route("/docs", swagger, include_in_schema=False)

@@ -152,9 +152,12 @@ def edits_of(store: Any, script_id: str) -> list[dict[str, Any]]:
     return [r for r in drafts(store, "f.action = 'edited'") if script_id in r["cited_ids"]]
 
 
+HANDOFF_CATEGORY = "handoff"
+
+
 def handoffs(store: Any, limit: int = 2000) -> list[dict[str, Any]]:
-    """Drafts no script answered (nothing cited): the questions the corpus lacks."""
-    return drafts(store, "d.cited_ids = '[]'", (), limit)
+    """Drafts no script answered: nothing cited, or handed to a colleague (a ``handoff`` script first)."""
+    return drafts(store, "d.cited_ids = '[]' OR d.category = ?", (HANDOFF_CATEGORY,), limit)
 
 
 # --- feedback --------------------------------------------------------------------------------
