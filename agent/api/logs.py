@@ -1,7 +1,7 @@
 """No personal data in logs: every record of the API's and the server's loggers is masked.
 
-A filter on each logger masks the formatted message (and a traceback's text) with the current
-redactor before any handler sees it: an access-log line with ``?search=13812345678`` is written
+A filter on each logger masks a record's template, each of its arguments and a traceback's text
+with the current redactor before any handler sees it: an access-log line with ``?search=13812345678`` is written
 as ``?search=【手机号】``. URL-encoded values are decoded for matching.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_plus
 
 LOGGERS = ("kefu", "kefu.api", "uvicorn", "uvicorn.error", "uvicorn.access")
 
@@ -24,11 +24,12 @@ class MaskingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         redact = self.redact()
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: keep only its template
-            message = str(record.msg)
-        record.msg, record.args = redact(_readable(message)), None
+        if isinstance(record.msg, str):
+            record.msg = redact(_readable(record.msg))
+        if isinstance(record.args, tuple):  # masked one by one: formatters (uvicorn's access log) unpack them
+            record.args = tuple(_masked(arg, redact) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {name: _masked(arg, redact) for name, arg in record.args.items()}
         if record.exc_info and record.exc_info[0] is not None:
             text = "".join(traceback.format_exception(*record.exc_info))
             record.exc_text, record.exc_info = redact(text), None
@@ -37,7 +38,17 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+def _masked(arg: object, redact: Callable[[str], str]) -> object:
+    if isinstance(arg, (int, float)) or arg is None:
+        return arg
+    return redact(_readable(str(arg)))
+
+
 def _readable(message: str) -> str:
+    """URL-encoded text decoded for matching; a query string's ``+`` is a space."""
+    path, mark, query = message.partition("?")
+    if mark and "=" in query:
+        return unquote(path) + mark + unquote_plus(query)
     return unquote(message) if "%" in message else message
 
 
