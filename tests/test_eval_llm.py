@@ -19,7 +19,9 @@ from agent.evaluation.dataset import load_golden
 from agent.evaluation.estimate import estimate_suite
 from agent.evaluation.runner import RunOptions, run_suite
 from agent.evaluation.suite import Suite, load_suite
-from agent.retrieval import HashEmbedder, get_retriever
+from agent.retrieval import HashEmbedder
+from agent.retrieval.service import get_retriever
+from agent.workspace import load_workspace
 from tests.fakes.fixtures import FAKE_MODEL
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -38,7 +40,7 @@ def answer(draft: str, is_refusal: bool = False, cited: Iterable[str] = ()) -> s
 def hash_retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The real hybrid retriever over the real corpus, with the fast fake embedder."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("idx"), corpus_dir=REPO_ROOT / "corpus")
-    yield get_retriever(settings, embedder=HashEmbedder())
+    yield get_retriever(settings, load_workspace(REPO_ROOT), embedder=HashEmbedder())
 
 
 @pytest.fixture

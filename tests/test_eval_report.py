@@ -18,7 +18,9 @@ from agent.evaluation.report import render_report, segments
 from agent.evaluation.runner import RunOptions, run_suite
 from agent.evaluation.runs import Run, load_run
 from agent.evaluation.suite import load_suite
-from agent.retrieval import HashEmbedder, get_retriever
+from agent.retrieval import HashEmbedder
+from agent.retrieval.service import get_retriever
+from agent.workspace import load_workspace
 
 GOLDEN = REPO_ROOT / "eval" / "golden.jsonl"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,7 +30,7 @@ HOSTILE = "<script>alert(1)</script><b>能便宜点吗</b> & 还有别的吗"
 @pytest.fixture(scope="module")
 def hash_retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("idx"), corpus_dir=REPO_ROOT / "corpus")
-    yield get_retriever(settings, embedder=HashEmbedder())
+    yield get_retriever(settings, load_workspace(REPO_ROOT), embedder=HashEmbedder())
 
 
 @pytest.fixture(scope="module")

@@ -228,6 +228,7 @@ def compose(
             if kept_chars >= budget and not (asked_fact or relevant):
                 continue
             kept: list[str] = []
+            before = len(said)  # what earlier sentences said
             for i, clause in enumerate(clauses):
                 if i == 0 and any(content(clause).startswith(content(c)) for c in style.closers if content(c)):
                     kept = []
@@ -242,7 +243,8 @@ def compose(
                 elif not kept and clause.startswith(tuple(style.apology_tails)) and apologised:
                     continue
                 key = content(clause)
-                if not key or _said(key, said, style.repeat_min_run):
+                # A run may cross a clause boundary: test the clause with what this sentence holds.
+                if not key or _said("".join(content(c) for c in kept) + key, ["".join(said[:before])], style.repeat_min_run):
                     continue
                 kept.append(clause)
                 said.append(key)
