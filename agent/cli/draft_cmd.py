@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from agent.api.shapes import error_line
 from agent.cli import app, fail
 from agent.datafile import field_errors
 from agent.drafting.backends import backend_names
@@ -75,21 +76,21 @@ def _jsonl_line(line: str, default_shop: str, backend: str | None) -> dict[str, 
     try:
         req = json.loads(line)
     except json.JSONDecodeError as exc:
-        return {"id": None, "error": {"code": "invalid_json", "message": f"not JSON: {exc.msg} at column {exc.colno}"}}
+        return error_line(None, "invalid_json", f"not JSON: {exc.msg} at column {exc.colno}")
     if not isinstance(req, dict):
-        return {"id": None, "error": {"code": "invalid_input", "message": "each line must be a JSON object"}}
+        return error_line(None, "invalid_input", "each line must be a JSON object")
     rid = req.get("id")
     query = req.get("query")
     if not isinstance(query, str):
-        return {"id": rid, "error": {"code": "invalid_input", "message": "field query: a string is required"}}
+        return error_line(rid, "invalid_input", "field query: a string is required")
     try:
         order = Order.model_validate(req["order"]) if req.get("order") is not None else None
         turns = [Turn.model_validate(t) for t in req.get("turns") or []]
         draft = draft_reply(query, shop=str(req.get("shop") or default_shop), backend=backend, order=order, turns=turns)
     except ValidationError as exc:
-        return {"id": rid, "error": {"code": "invalid_input", "message": next(field_errors(exc))}}
+        return error_line(rid, "invalid_input", next(field_errors(exc)))
     except KefuError as exc:
-        return {"id": rid, "error": {"code": exc.code, "message": exc.message}}
+        return error_line(rid, exc.code, exc.message)
     return {"id": rid, **draft.public()}
 
 

@@ -142,7 +142,11 @@ def _prompts(prompts_dir: Path, problems: list[str]) -> dict[str, Prompt]:
 
 
 def read_workspace(root: Path, corpus_dir: Path, prompts_dir: Path) -> tuple[Workspace | None, list[str]]:
-    """Parse every file; a snapshot only when every file parsed (cross-file checks come after)."""
+    """Parse every file; a snapshot whenever every part parsed, with the problems found so far.
+
+    The caller (:func:`agent.workspace.validated.validate_workspace`) runs the cross-file checks
+    on it too, so one run lists every problem, and serves it only when there is none.
+    """
     problems: list[str] = []
     version = content_version((corpus_dir, prompts_dir))
     try:
@@ -161,7 +165,7 @@ def read_workspace(root: Path, corpus_dir: Path, prompts_dir: Path) -> tuple[Wor
     emergency = _data(corpus_dir / "emergency.yaml", EmergencyFile, problems, EmergencyFile())
     prompts = _prompts(prompts_dir, problems)
     parts = (corpus, tone, style, context, redactor, split, emergency)
-    if problems or any(p is None for p in parts) or not shops:
+    if any(p is None for p in parts) or "default" not in shops:
         return None, problems
     assert corpus is not None and tone is not None and style is not None and context is not None
     assert redactor is not None and split is not None and emergency is not None
@@ -182,7 +186,7 @@ def read_workspace(root: Path, corpus_dir: Path, prompts_dir: Path) -> tuple[Wor
         retrieval_dir=retrieval_dir,
         scripts_by_id=corpus.by_id(),
     )
-    return workspace, []
+    return workspace, problems
 
 
 def problems_of(check: Callable[[Workspace], Iterator[str]], workspace: Workspace) -> list[str]:

@@ -22,7 +22,7 @@ def validate_workspace(root: Path | Settings) -> tuple[Workspace | None, list[st
     workspace, problems = read_workspace(top, corpus_dir, prompts_dir)
     if workspace is None:
         return None, problems
-    for check in CHECKS:
+    for check in CHECKS:  # on a snapshot with problems too: one run lists them all
         problems.extend(problems_of(check, workspace))
     return (workspace if not problems else None), problems
 
