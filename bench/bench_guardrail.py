@@ -1,35 +1,39 @@
-"""How fast is the tone guardrail? ``make bench-guardrail`` prints the figures.
+"""The tone guardrail's figures, all in one run: ``.venv/bin/python bench/bench_guardrail.py``.
 
-Builds 10,000 drafts of about 200 characters from the labelled table
-(tests/data/guardrail_table.jsonl; a fixed seed, so every run checks the same drafts), twice:
+1. Quality: per-rule precision and recall on the team's table (tests/data/guardrail_table.jsonl)
+   and on the unseen set's dev and test splits (eval/guardrail/, written by two writers who never
+   saw the rules), side by side; the share of clean drafts with a finding; and the refusal rule
+   with and without the customer's message (what reading the question adds).
+2. ``check()`` in process on 10,000 drafts of about 200 characters (a table or dev row, with its
+   query, padded with clean sentences; a fixed seed): each draft timed in several rounds, its
+   fastest time kept (as timeit does); median and p95 against ONE compiled regex (the alternation
+   of every lexicon term of tone_rules.yaml) over the same drafts.
+3. ``kefu check --jsonl`` over 10,000 such lines against a bare Python process that parses the
+   same JSON lines, runs that one regex and writes a JSON line per input; both as subprocesses in
+   this run, alternately, the fastest of three runs each.
+4. ``kefu check "…"``: the start-up time of one check (median of seven runs).
+5. ``kefu audit`` over a generated log of 1,000,000 agent replies (each after a customer turn),
+   written to /tmp, on every core of this machine.
 
-* the table mix: each draft is one table row (clean, violating, Traditional, obfuscated, in the
-  table's proportions: about half break a rule) padded with clean sentences to ~200 characters;
-* the dense mix: every sentence drawn at random from all rows, so nearly every draft breaks
-  several rules and most go through the fix and its re-check (a worst case);
-
-and for each times
-
-* ``check`` on each draft (normalisation, the scan, the refusal test and, for drafts with
-  findings, the fix and its re-check), per draft: p50, p95, p99 and the mean;
-* the baseline: ONE compiled regex alternation of every lexicon term of tone_rules.yaml
-  (keywords, allow words, refusal cues and openers), ``findall`` over the same drafts.
-
-Every draft is timed in each of several rounds and its fastest time kept (as timeit does),
-since other work on the machine only ever adds time; percentiles and the ratio (time over all
-drafts, check() / baseline) come from those times. Goals: p95 <= 300 us and ratio <= 5.
+Goals (issue 12): test per-rule P and R >= 0.98, clean false positives <= 1%, the team's table
+at 1.00; check() median <= 40 us and p95 <= 80 us; --jsonl <= 5x the bare process; start <= 0.5 s;
+the audit of 1,000,000 replies <= 60 s on 2 cores. ``--quick`` skips the audit (5).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -38,54 +42,48 @@ sys.path.insert(0, str(REPO))
 
 from agent.guardrails import check, load_rules  # noqa: E402
 from agent.guardrails.rules import KeywordGroup, RuleSet, ToneRulesSpec  # noqa: E402
+from agent.guardrails.scoring import RULE_IDS, Scores, load_labelled, score  # noqa: E402
 from agent.text import sentences  # noqa: E402
-from agent.types import Verdict  # noqa: E402
 
 TABLE = REPO / "tests" / "data" / "guardrail_table.jsonl"
+DEV = REPO / "eval" / "guardrail" / "dev.jsonl"
+TEST = REPO / "eval" / "guardrail" / "test.jsonl"
 RULES = REPO / "corpus" / "tone_rules.yaml"
 DRAFTS = 10_000
 TARGET_CHARS = 200
 ROUNDS = 5
 SEED = 20261122
-
-
-def load_rows() -> list[dict[str, object]]:
-    return [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+AUDIT_REPLIES = 1_000_000
+BARE = """\
+import json, re, sys
+rx = re.compile(sys.argv[1])
+out = []
+for line in sys.stdin:
+    req = json.loads(line)
+    out.append(json.dumps({"id": req.get("id"), "hits": rx.findall(req["draft"])}, ensure_ascii=False))
+sys.stdout.write("\\n".join(out) + "\\n")
+"""
 
 
 def split(draft: str) -> list[str]:
     return [draft[start:end] for start, end in sentences(draft)]
 
 
-def row_drafts(rows: list[dict[str, object]], count: int, target: int, seed: int) -> list[str]:
-    """Each draft: one table row (any row, so the table's share of problems) padded to ``target``
-    characters with sentences of the clean, non-refusal rows."""
+def padded(rows: list[dict[str, Any]], count: int, seed: int) -> list[tuple[str, str | None]]:
+    """``count`` (draft, query) pairs: a row (in the rows' share of problems) padded to ~200 characters
+    with sentences of the clean, non-refusal rows."""
     rng = random.Random(seed)
     padding = [s for row in rows if not row["labels"] and not row["is_refusal"] for s in split(str(row["draft"]))]
-    drafts = []
+    out = []
     for _ in range(count):
-        parts = [str(rng.choice(rows)["draft"])]
+        row = rng.choice(rows)
+        parts = [str(row["draft"])]
         length = len(parts[0])
-        while length < target - 15:
+        while length < TARGET_CHARS - 15:
             parts.append(rng.choice(padding))
             length += len(parts[-1])
-        drafts.append("".join(parts))
-    return drafts
-
-
-def dense_drafts(rows: list[dict[str, object]], count: int, target: int, seed: int) -> list[str]:
-    """Each draft: sentences drawn from every row at random, so nearly every draft breaks several rules."""
-    rng = random.Random(seed)
-    pool = [s for row in rows for s in split(str(row["draft"]))]
-    drafts = []
-    for _ in range(count):
-        parts: list[str] = []
-        length = 0
-        while length < target - 15:
-            parts.append(rng.choice(pool))
-            length += len(parts[-1])
-        drafts.append("".join(parts))
-    return drafts
+        out.append(("".join(parts), row.get("query")))
+    return out
 
 
 def lexicon_terms() -> list[str]:
@@ -100,69 +98,190 @@ def lexicon_terms() -> list[str]:
     return sorted(set(terms), key=len, reverse=True)
 
 
-def per_draft_us(fn: Callable[[str], object], drafts: list[str]) -> list[float]:
-    """Microseconds per call, the fastest of ROUNDS rounds for each draft."""
-    best = [float("inf")] * len(drafts)
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- 1. quality --------------------------------------------------------------------------------
+
+
+def quality(rules: RuleSet) -> None:
+    sets = {"team table": load_labelled(TABLE), "unseen dev": load_labelled(DEV), "unseen test": load_labelled(TEST)}
+    scores: dict[str, Scores] = {name: score(rows, rules) for name, rows in sets.items()}
+    print("== 1. quality: per-rule precision / recall (goal on test: >= 0.98 each; team table 1.00)")
+    header = "".join(f"{name:>24}" for name in scores)
+    print(f"{'rule':<26}{header}")
+    for rule in RULE_IDS:
+        cells = "".join(
+            f"{s.by_rule[rule].precision:>11.3f} /{s.by_rule[rule].recall:>6.3f}    " for s in scores.values()
+        )
+        print(f"{rule:<26}{cells}")
+    print(f"{'drafts (clean)':<26}" + "".join(f"{f'{s.rows} ({s.clean})':>24}" for s in scores.values()))
+    print(
+        f"{'clean with a finding':<26}"
+        + "".join(f"{f'{s.clean_flagged} = {s.clean_fp_rate:.1%}':>24}" for s in scores.values())
+        + "   (goal <= 1%)"
+    )
+    print(f"{'is_refusal agrees':<26}" + "".join(f"{f'{s.refusal_agrees}/{s.rows}':>24}" for s in scores.values()))
+    print("refusal_without_apology without the customer's message (query=None), what reading the question adds:")
+    for name in ("unseen dev", "unseen test"):
+        bare = score([{**row, "query": None} for row in sets[name]], rules).by_rule["refusal_without_apology"]
+        full = scores[name].by_rule["refusal_without_apology"]
+        print(
+            f"  {name}: with query P {full.precision:.3f} R {full.recall:.3f}; "
+            f"without P {bare.precision:.3f} R {bare.recall:.3f}"
+        )
+    print("(no learned part: the cues and intents of tone_rules.yaml reach the goals on dev, so none is shipped)")
+    print()
+
+
+# --- 2. check() in process -----------------------------------------------------------------------
+
+
+def per_item_us(fn: Callable[[str, str | None], object], items: list[tuple[str, str | None]]) -> list[float]:
+    best = [float("inf")] * len(items)
     clock = time.perf_counter_ns
     for _ in range(ROUNDS):
-        for i, draft in enumerate(drafts):
+        for i, (draft, query) in enumerate(items):
             start = clock()
-            fn(draft)
+            fn(draft, query)
             elapsed = clock() - start
             if elapsed < best[i]:
                 best[i] = elapsed
     return [ns / 1000 for ns in best]
 
 
-def quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def in_process(rules: RuleSet, items: list[tuple[str, str | None]], baseline: re.Pattern[str]) -> None:
+    def guard(draft: str, query: str | None) -> object:
+        return check(draft, rules=rules, query=query)
 
+    def regex(draft: str, query: str | None) -> object:
+        return baseline.findall(draft)
 
-def report(name: str, drafts: list[str], guard: Callable[[str], Verdict], baseline: re.Pattern[str]) -> float:
-    """Print the figures for one set of drafts; return check()'s p95 in microseconds."""
-    verdicts = [guard(d) for d in drafts]
+    for draft, query in items[:500]:  # warm caches (OpenCC, character tables)
+        guard(draft, query)
+        regex(draft, query)
+    verdicts = [check(d, rules=rules, query=q) for d, q in items]
+    engine = per_item_us(guard, items)
+    base = per_item_us(regex, items)
+    chars = [len(d) for d, _ in items]
     flagged = sum(1 for v in verdicts if not v.ok)
-    fixed = sum(1 for v in verdicts if v.fixed is not None)
-    findings = sum(len(v.findings) for v in verdicts)
-    engine_us = per_draft_us(guard, drafts)
-    base_us = per_draft_us(baseline.findall, drafts)
-    chars = [len(d) for d in drafts]
-    print(f"== {name}")
-    print(f"{len(drafts)} drafts, {statistics.mean(chars):.0f} characters on average (max {max(chars)}); ", end="")
-    print(
-        f"{flagged / len(drafts):.0%} with findings ({findings / len(drafts):.1f} per draft), {fixed} with a safe fix"
-    )
-    print(f"{'per draft (us)':<34}{'p50':>8}{'p95':>8}{'p99':>8}{'mean':>8}")
-    for label, values in (("check()", engine_us), ("one regex alternation (baseline)", base_us)):
+    mean = statistics.mean(chars)
+    print(f"== 2. check() in process: {len(items)} drafts, {mean:.0f} characters on average, ", end="")
+    print(f"{flagged / len(items):.0%} with findings, {sum(v.fixed is not None for v in verdicts)} with a safe fix")
+    print(f"{'per draft (us), fastest of 5':<34}{'p50':>8}{'p95':>8}{'p99':>8}{'mean':>8}")
+    for label, values in (("check()", engine), ("one compiled regex (baseline)", base)):
         p50, p95, p99 = quantile(values, 0.50), quantile(values, 0.95), quantile(values, 0.99)
         print(f"{label:<34}{p50:>8.1f}{p95:>8.1f}{p99:>8.1f}{statistics.mean(values):>8.1f}")
-    ratio = sum(engine_us) / sum(base_us)
-    p95 = quantile(engine_us, 0.95)
-    print(f"time over all drafts: check() {sum(engine_us) / 1000:.0f} ms, baseline {sum(base_us) / 1000:.0f} ms")
-    print(f"ratio check()/baseline {ratio:.2f}x (goal <= 5x); check() p95 {p95:.1f} us (goal <= 300 us)")
+    print(
+        f"check() median {quantile(engine, 0.5):.1f} us (goal <= 40), p95 {quantile(engine, 0.95):.1f} us "
+        f"(goal <= 80); {statistics.median(engine) / statistics.median(base):.1f}x the regex at the median"
+    )
     print()
-    return p95
+
+
+# --- 3. and 4. the command line ------------------------------------------------------------------
+
+
+def kefu_command() -> list[str]:
+    script = Path(sys.executable).parent / "kefu"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "agent.cli"]
+
+
+def timed(cmd: list[str], stdin: Path | None = None) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system of the child) and the exit code of one run."""
+    before = os.times()
+    start = time.perf_counter()
+    with open(stdin or os.devnull, "rb") as handle:
+        done = subprocess.run(cmd, stdin=handle, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:3])} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+    return wall, cpu, done.returncode
+
+
+def command_line(items: list[tuple[str, str | None]], baseline: re.Pattern[str], tmp: Path) -> None:
+    lines = tmp / "drafts.jsonl"
+    with lines.open("w", encoding="utf-8") as out:
+        for i, (draft, query) in enumerate(items):
+            out.write(json.dumps({"id": i, "draft": draft, "query": query}, ensure_ascii=False) + "\n")
+    bare = tmp / "bare.py"
+    bare.write_text(BARE, encoding="utf-8")
+    kefu = [*kefu_command(), "check", "--jsonl"]
+    plain = [sys.executable, str(bare), baseline.pattern]
+    runs: dict[str, list[tuple[float, float]]] = {"kefu": [], "bare": []}
+    for _ in range(3):
+        runs["kefu"].append(timed(kefu, lines)[:2])
+        runs["bare"].append(timed(plain, lines)[:2])
+    k_wall, b_wall = min(w for w, _ in runs["kefu"]), min(w for w, _ in runs["bare"])
+    k_cpu, b_cpu = min(c for _, c in runs["kefu"]), min(c for _, c in runs["bare"])
+    print(f"== 3. kefu check --jsonl over {len(items)} lines (fastest of 3, alternating, same run)")
+    print(f"kefu check --jsonl: {k_wall:.2f} s wall, {k_cpu:.2f} s CPU; {k_wall / len(items) * 1e6:.0f} us a line")
+    print(f"bare python (json + one regex + json): {b_wall:.2f} s wall, {b_cpu:.2f} s CPU")
+    print(f"ratio {k_wall / b_wall:.1f}x wall, {k_cpu / b_cpu:.1f}x CPU (goal <= 5x)")
+    print()
+    starts = sorted(timed([*kefu_command(), "check", "亲，您好，请问有什么可以帮您？"])[0] for _ in range(7))
+    print(f'== 4. kefu check "…" start to exit: median {starts[3]:.2f} s of 7 (min {starts[0]:.2f}; goal <= 0.5 s)')
+    print()
+
+
+# --- 5. the audit ----------------------------------------------------------------------------------
+
+
+def audit_log(path: Path, replies: int, seed: int) -> None:
+    rows = load_labelled(TABLE) + load_labelled(DEV)
+    rng = random.Random(seed)
+    agents = [f"客服{i:02d}" for i in range(40)]
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(replies):
+            row = rng.choice(rows)
+            conversation = f"c{i // 3}"
+            agent = agents[(i // 3) % len(agents)]
+            when = f"2026-11-{1 + i % 28:02d} 10:{i % 60:02d}:00"
+            query = row.get("query") or "在吗"
+            turns = (("customer", query), ("agent", row["draft"]))
+            for role, text in turns:
+                record = {"conversation_id": conversation, "agent": agent, "time": when, "role": role, "text": text}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def audit(tmp: Path) -> None:
+    path = tmp / "audit.jsonl"
+    start = time.perf_counter()
+    audit_log(path, AUDIT_REPLIES, SEED)
+    made = time.perf_counter() - start
+    size = path.stat().st_size / 1e6
+    cmd = [*kefu_command(), "audit", str(path), "--json", "--no-progress"]
+    before = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    wall = time.perf_counter() - before
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"kefu audit failed: {done.stderr[-500:]}")
+    summary = json.loads(done.stdout)
+    replies, lines = summary["replies"], summary["lines"]
+    print(f"== 5. kefu audit: {replies:,} agent replies ({lines:,} lines, {size:.0f} MB, ", end="")
+    print(f"made in {made:.0f} s) on {os.cpu_count()} cores")
+    print(f"{wall:.1f} s wall, {summary['replies'] / wall:,.0f} replies/s (goal <= 60 s on 2 cores)")
+    print(f"by_rule {summary['by_rule']}; {summary['with_findings']:,} replies with findings")
+    print()
 
 
 def main() -> None:
-    rules: RuleSet = load_rules(RULES)
-    rows = load_rows()
+    rules = load_rules(RULES)
     terms = lexicon_terms()
     baseline = re.compile("|".join(re.escape(t) for t in terms))
-
-    def guard(draft: str) -> Verdict:
-        return check(draft, rules=rules)
-
-    print(f"lexicon: {len(terms)} terms in {RULES.name}; {len(rules.lexicon())} scan literals after normalising")
-    print(f"each draft's time is its fastest of {ROUNDS} rounds\n")
-    table_mix = row_drafts(rows, DRAFTS, TARGET_CHARS, SEED)
-    dense_mix = dense_drafts(rows, DRAFTS, TARGET_CHARS, SEED)
-    for draft in table_mix[:300] + dense_mix[:300]:  # warm caches (OpenCC, character tables)
-        guard(draft)
-        baseline.findall(draft)
-    report("table mix: one table row per draft, padded with clean sentences", table_mix, guard, baseline)
-    report("dense mix: every sentence drawn at random (a worst case)", dense_mix, guard, baseline)
+    print(f"lexicon: {len(terms)} terms in {RULES.name}; {len(rules.lexicon())} scan literals after normalising\n")
+    quality(rules)
+    items = padded(load_labelled(TABLE) + load_labelled(DEV), DRAFTS, SEED)
+    in_process(rules, items, baseline)
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as name:
+        tmp = Path(name)
+        command_line(items, baseline, tmp)
+        if "--quick" not in sys.argv:
+            audit(tmp)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ checked); 2 a usage error (no text, empty text, text together with --jsonl).
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -17,6 +18,11 @@ from agent.config import get_settings
 from agent.guardrails import RuleSet, check, rules_for
 from agent.text import sanitize
 from agent.types import Verdict
+
+# Anything a person would see: a draft holding one is not empty (sanitize, a per-character
+# pass, runs only on drafts that have none of these near their start).
+_VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+FLUSH_EVERY = 256  # lines written at once (a line each, as JSON Lines)
 
 
 def workspace_rules() -> RuleSet:
@@ -33,7 +39,10 @@ def _public(verdict: Verdict) -> dict[str, Any]:
     return {
         "ok": verdict.ok,
         "is_refusal": verdict.is_refusal,
-        "violations": [f.model_dump() for f in verdict.findings],
+        "violations": [
+            {"rule": f.rule, "start": f.start, "end": f.end, "text": f.text, "message": f.message}
+            for f in verdict.findings
+        ],
         "fixed": verdict.fixed,
     }
 
@@ -54,7 +63,7 @@ def _jsonl_record(line: str, rules: RuleSet) -> dict[str, Any]:
         return {"id": None, "error": "each line must be a JSON object"}
     rid = req.get("id")
     draft = req.get("draft")
-    if not isinstance(draft, str) or not sanitize(draft):
+    if not isinstance(draft, str) or not _has_text(draft):
         return {"id": rid, "error": "field draft: a non-empty string is required"}
     declared = req.get("declared_refusal")
     if declared is not None and not isinstance(declared, bool):
@@ -66,15 +75,27 @@ def _jsonl_record(line: str, rules: RuleSet) -> dict[str, Any]:
     return {"id": rid, **_public(check(draft, rules=rules, query=query, declared_refusal=declared))}
 
 
+def _has_text(draft: str) -> bool:
+    return _VISIBLE.search(draft) is not None and (len(draft) > 16 or bool(sanitize(draft)))
+
+
 def _run_jsonl(rules: RuleSet) -> int:
     worst = 0
+    out: list[str] = []
+    write = sys.stdout.write
     for line in sys.stdin:
         if not line.strip():
             continue
         record = _jsonl_record(line, rules)
         if "error" in record or not record["ok"]:
             worst = 1
-        typer.echo(_dump(record))
+        out.append(_dump(record))
+        if len(out) >= FLUSH_EVERY:
+            write("\n".join(out) + "\n")
+            out.clear()
+    if out:
+        write("\n".join(out) + "\n")
+    sys.stdout.flush()
     return worst
 
 

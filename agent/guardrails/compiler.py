@@ -161,7 +161,9 @@ class Compiler:
         self.shadowing(allow, keywords)
         scan, entries, allowed = _scan_table(keywords, allow)
         openers = self.openers(refusal)
-        intents = tuple(self.intents(refusal.intents, self.negated(refusal.negators)))
+        negated = self.negated(refusal.negators)
+        intents = tuple(self.intents(refusal.intents, negated))
+        topic = f"[^,.。!?~;:]{{0,{refusal.grant_topic}}}?" if refusal.grant_topic else ""
         facts = self.facts(spec.facts)
         return RuleSet(
             path=self.path,
@@ -182,7 +184,7 @@ class Compiler:
             cue_rules=frozenset(refusal.rules_as_cues),
             intents=intents,
             intent_query=re.compile("|".join(f"(?:{i.query.pattern})" for i in intents)) if intents else None,
-            grant_opener=self.optional("refusal.grants", refusal.grants, prefix=openers[1].pattern),
+            grant_opener=self.optional("refusal.grants", refusal.grants, prefix=openers[1].pattern + topic + negated),
             fixes=self.fixes(spec.fixes, facts),
             facts=facts,
             manual_fix=spec.manual_fix,

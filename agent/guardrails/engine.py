@@ -88,7 +88,7 @@ def _outermost(hits: list[Hit]) -> list[Hit]:
 def _finding(rules: RuleSet, rule: str, span: tuple[int, int], original: str, note: str = "") -> Finding:
     text = original[span[0] : span[1]]
     message = rules.messages[rule].format(text=text) + note
-    return Finding.model_construct(rule=cast(RuleId, rule), start=span[0], end=span[1], text=text, message=message)
+    return Finding(rule=cast(RuleId, rule), start=span[0], end=span[1], text=text, message=message)
 
 
 def _outcome(rules: RuleSet, text: str, asked: str | None, declared: bool | None) -> tuple[list[Hit], bool, bool]:
@@ -120,7 +120,7 @@ def evaluate(
     asked = asked_text(rules, query)
     hits, declines, bad_opener = _outcome(rules, norm.text, asked, declared_refusal)
     if not hits and not bad_opener:
-        return Verdict.model_construct(ok=True, is_refusal=declines, findings=[], fixed=None)
+        return Verdict(ok=True, is_refusal=declines, findings=[], fixed=None)
     fixed: str | None = None
     missing: set[Hit] = set()
     if with_fix:
@@ -143,4 +143,4 @@ def evaluate(
         findings.append(_finding(rules, REFUSAL_RULE, refusal.opener_span(rules, norm), draft))
     if len(findings) > 1:
         findings.sort(key=lambda f: (f.start, f.end, f.rule))
-    return Verdict.model_construct(ok=False, is_refusal=declines, findings=findings, fixed=fixed)
+    return Verdict(ok=False, is_refusal=declines, findings=findings, fixed=fixed)

@@ -77,6 +77,7 @@ class RefusalSpec(_Strict):
     allow: list[str] = Field(default_factory=list)
     intents: list[IntentSpec] = Field(default_factory=list)
     grants: str | None = None
+    grant_topic: int = Field(default=0, ge=0, le=12)
     negators: list[str] = Field(default_factory=list)
 
 
