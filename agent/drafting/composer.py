@@ -29,7 +29,19 @@ from agent.drafting.sentences import Piece, assemble, clauses_of, content, strip
 if TYPE_CHECKING:
     from agent.guardrails import RuleSet
 
+_JOINED = re.compile(r"\S[\s，,]+\S")  # a question that still holds two pieces (发的什么快递啊 能发顺丰吗)
+
 State = Literal["paid", "shipped", "delivered", "out_of_stock", "price_changed"]
+
+
+class Topic(BaseModel):
+    """A conversation topic the earlier turns set (开线 -> a quality problem): which scripts it prefers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cues: list[str] = Field(min_length=1)
+    prefer: list[str] = Field(default_factory=list)
+    avoid: list[str] = Field(default_factory=list)
 
 
 class ComposerStyle(BaseModel):
@@ -59,6 +71,13 @@ class ComposerStyle(BaseModel):
     state_cues: dict[State, list[str]] = Field(default_factory=dict)
     state_orders: dict[State, list[str]] = Field(default_factory=dict)
     fit: FitModel | None = None
+    # Topics set by the customer's earlier turns: a follow-up is answered within them.
+    topics: list[Topic] = Field(default_factory=list)
+    # A question this short that no script surely answers, right after an answered one, is read
+    # with it (能发顺丰吗 要加多少钱): the earlier answer covers it.
+    followon_chars: int = Field(default=0, ge=0)
+    tie_ratio: float = Field(default=0.0, ge=0, le=1)  # runner-up score / best score that counts as a tie
+    followon_fit: float = Field(default=0.0, ge=0, le=1)  # the fit such a question needs to stand alone
     # A script below the fit model's operating point but at or above this probability still
     # answers in the draft, which then goes to review: the agent edits rather than writes.
     use_threshold: float = Field(default=1.0, ge=0, le=1)
@@ -68,7 +87,14 @@ def load_style(corpus_dir: Path) -> ComposerStyle:
     return load(corpus_dir / "composer.yaml", ComposerStyle)
 
 
-def fits(question: str, candidates: Sequence[Candidate], rank: int, style: ComposerStyle, usable: bool = False) -> bool:
+def fits(
+    question: str,
+    candidates: Sequence[Candidate],
+    rank: int,
+    style: ComposerStyle,
+    usable: bool = False,
+    strict: bool = False,
+) -> bool:
     """Whether ``candidate`` answers ``question``: the fit model's probability at its operating point.
 
     Without a trained model (a workspace that has none yet) the rule of old: both retrievers rank
@@ -79,7 +105,7 @@ def fits(question: str, candidates: Sequence[Candidate], rank: int, style: Compo
         return True
     model = style.fit
     if model is not None:
-        cut = style.use_threshold if usable else model.threshold
+        cut = style.use_threshold if usable else max(model.threshold, style.followon_fit if strict else 0.0)
         return fit_probability(model, question, candidates, rank) >= cut
     ranks = (candidate.dense_rank, candidate.bm25_rank)
     if all(r is not None and r <= style.agree_rank for r in ranks):
@@ -143,6 +169,32 @@ class ScriptComposer:
         )
 
 
+def _near_tie(candidates: Sequence[Candidate], best: Candidate, style: ComposerStyle) -> Candidate | None:
+    """The runner-up when both retrievers rank it right behind ``best`` at nearly its score.
+
+    Asked only of a question that still holds two pieces the splitter left together.
+    """
+    if style.tie_ratio <= 0 or len(candidates) < 2 or candidates[0] is not best:
+        return None
+    second = candidates[1]
+    both_second = second.dense_rank == 2 and second.bm25_rank == 2
+    close = best.score > 0 and second.score / best.score >= style.tie_ratio
+    same_kind = second.script.category == best.script.category and not second.script.declines
+    return second if both_second and close and same_kind else None
+
+
+def _topic_scripts(grounding: Grounding, style: ComposerStyle) -> tuple[set[str], set[str]]:
+    """Scripts the conversation's earlier turns make preferred, and those they rule out."""
+    earlier = " ".join(t.text for t in grounding.turns if t.role == "customer")
+    prefer: set[str] = set()
+    avoid: set[str] = set()
+    for topic in style.topics:
+        if earlier and any(cue in earlier for cue in topic.cues):
+            prefer.update(topic.prefer)
+            avoid.update(topic.avoid)
+    return prefer, avoid
+
+
 def _questions_by_script(grounding: Grounding, chosen: list[Candidate]) -> dict[str, str]:
     """The customer's words each chosen script answers (every question that retrieved it)."""
     ids = {c.script.id for c in chosen}
@@ -168,12 +220,19 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
     picked: dict[str, Candidate] = {}
     skipped: list[str] = []
     unsure = 0
-    previous_answered = False
+    previous_answered = previous_sure = False
+    prefer, avoid = _topic_scripts(grounding, style)
     for question in grounding.questions:
         best, sure = None, False
-        for usable in (False, True):
+        preferred = [c for c in question.candidates if c.script.id in prefer]
+        if preferred:
+            best, sure = preferred[0], True
+        followon = previous_sure and len(content(question.text)) <= style.followon_chars
+        for usable in (False, True) if best is None else ():
             for rank, cand in enumerate(question.candidates):
-                if not fits(question.text, question.candidates, rank, style, usable):
+                if cand.script.id in avoid:
+                    continue
+                if not fits(question.text, question.candidates, rank, style, usable, strict=followon):
                     continue
                 if set(style.asserts.get(cand.script.id, ())) - states:
                     skipped.append(cand.script.id)
@@ -182,13 +241,21 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
                 break
             if best is not None or style.fit is None:
                 break
-        # A context piece (寄到杭州) after an answered question needs no answer of its own.
-        context = question.context and previous_answered
+        # A context piece (寄到杭州), or a short follow-on (要加多少钱) no script surely answers,
+        # after an answered question needs no answer of its own.
+        context = (question.context or (followon and not sure)) and previous_answered
         if best is not None and not (context and not sure):
             picked.setdefault(best.script.id, best)
+            joined = bool(_JOINED.search(question.text.strip()))
+            second = _near_tie(question.candidates, best, style) if joined else None
+            if second is not None and not set(style.asserts.get(second.script.id, ())) - states:
+                # Two scripts nearly tie: the question may ask both (发的什么快递啊 能发顺丰吗).
+                picked.setdefault(second.script.id, second)
+                sure = False
         if not sure and not context:
             unsure += 1
         previous_answered = best is not None or context
+        previous_sure = sure and best is not None and best.script.category not in style.standalone_only
     chosen = list(picked.values())
     substantive = [c for c in chosen if c.script.category not in style.standalone_only]
     if substantive:
@@ -244,7 +311,8 @@ def compose(
                     continue
                 key = content(clause)
                 # A run may cross a clause boundary: test the clause with what this sentence holds.
-                if not key or _said("".join(content(c) for c in kept) + key, ["".join(said[:before])], style.repeat_min_run):
+                earlier = ["".join(said[:before])]
+                if not key or _said("".join(content(c) for c in kept) + key, earlier, style.repeat_min_run):
                     continue
                 kept.append(clause)
                 said.append(key)
