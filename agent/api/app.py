@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from agent.api import logs
 from agent.api.errors import install_error_handlers
 from agent.api.limits import Limits
-from agent.api.middleware import BodyGuard
+from agent.api.middleware import BodyGuard, ProbeFastPath
 from agent.api.readiness import Readiness
 from agent.api.routes import ROUTERS
 from agent.api.services import Services
@@ -60,6 +60,7 @@ def create_app(
     app.state.readiness = Readiness(services, services.limits.readyz_interval_s)
     install_error_handlers(app)
     app.add_middleware(BodyGuard, limit=services.settings.max_body_bytes)
+    app.add_middleware(ProbeFastPath, fresh=app.state.readiness.fresh)  # outermost: before the body guard
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -29,8 +29,8 @@ class Limits(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KEFU_API_", extra="ignore")
 
-    rate_per_s: float = Field(default=20.0, gt=0, description="Units a key regains per second.")
-    burst: float = Field(default=60.0, gt=0, description="Units a key may spend at once.")
+    rate_per_s: float = Field(default=50.0, gt=0, description="Units a key regains per second.")
+    burst: float = Field(default=100.0, gt=0, description="Units a key may spend at once.")
     chars_per_unit: int = Field(default=1000, gt=0, description="A draft costs one unit more per this many chars.")
     max_drafts: int = Field(default=8, gt=0, description="Drafts running at once in a process.")
     max_long_drafts: int = Field(default=1, gt=0, description="Of those, drafts of long messages.")
