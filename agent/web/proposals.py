@@ -62,7 +62,11 @@ def _copy(ws: Workspace, into: Path) -> None:
 
 
 def validate_script(ws: Workspace, script: dict[str, Any], replaces: str | None) -> list[str]:
-    """Problems of the workspace with ``script`` replacing ``replaces`` (or added to its category)."""
+    """Problems that ``script`` replacing ``replaces`` (or added to its category) brings to the workspace.
+
+    The workspace's files are copied and validated before and after the change: while the files
+    on disk have problems of their own (someone mid-edit), no proposal can be judged, and none is.
+    """
     path, data = _script_file(ws, replaces, str(script.get("category", "")))
     if path is None or data is None:
         where = f"script {replaces!r}" if replaces else f"category {script.get('category')!r}"
@@ -74,6 +78,10 @@ def validate_script(ws: Workspace, script: dict[str, Any], replaces: str | None)
     with tempfile.TemporaryDirectory(prefix="kefu-proposal-") as tmp:
         root = Path(tmp)
         _copy(ws, root)
+        _, already = validate_workspace(root)  # files on disk may be mid-edit: judge only what the change adds
+        if already:
+            first = already[0].replace(tmp, "<workspace>")
+            return [f"the workspace's files have problems of their own ({first}): fix them, then propose again"]
         target = root / "corpus" / "scripts" / path.name
         target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
         _, problems = validate_workspace(root)

@@ -5,6 +5,7 @@ eval suite of its own; and a uvicorn server on loopback for the browser."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -80,9 +81,18 @@ class _Services:
         return self.drafter
 
 
+def private_workspace(tmp: Path) -> Path:
+    """A copy of the shipped workspace: the tests see one version even while its files are edited."""
+    root = tmp / "workspace"
+    for part in ("corpus", "prompts"):
+        shutil.copytree(REPO_ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
 def build(tmp: Path) -> Bench:
-    """The app over the shipped workspace with its data (store, index, proposals, runs) under ``tmp``."""
-    settings = Settings(data_dir=tmp / "data")
+    """The app over a copy of the shipped workspace with its data (store, index, proposals, runs) under ``tmp``."""
+    root = private_workspace(tmp)
+    settings = Settings(workspace=root, corpus_dir=root / "corpus", prompts_dir=root / "prompts", data_dir=tmp / "data")
     workspace = load_workspace(settings)
     embedder = HashEmbedder()
     retriever = get_retriever(settings, workspace, embedder=embedder)
