@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from agent.config import REPO_ROOT, Settings
-from agent.workspace import validate_workspace
+from agent.emergency import EmergencyRule, active_match
+from agent.workspace import Workspace, validate_workspace
 
 
 def _rule(rule_id: str, start: str, end: str, **extra: object) -> dict[str, object]:
@@ -71,3 +73,43 @@ def test_a_reply_that_breaks_a_tone_rule(corpus: Path) -> None:
 def test_a_window_without_time_zone_is_rejected(corpus: Path) -> None:
     problems = _problems(corpus, [_rule("naive", "2026-11-20T00:00:00", "2026-11-21T00:00:00")])
     assert any("field" in p and "active" in p for p in problems)
+
+
+# --- matching a message: active_match(rules, text, now) -----------------------------------
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def _rules(*rules: dict[str, object]) -> tuple[EmergencyRule, ...]:
+    return tuple(EmergencyRule.model_validate(r) for r in rules)
+
+
+def test_a_rule_matches_inside_its_window_only() -> None:
+    rules = _rules(_rule("storm", "2026-11-20T00:00:00+08:00", "2026-11-21T00:00:00+08:00"))
+    assert active_match(rules, "我的快递到哪了", NOW) is rules[0]
+    assert active_match(rules, "我的快递到哪了", NOW + timedelta(days=2)) is None
+    assert active_match(rules, "我的快递到哪了", NOW - timedelta(days=2)) is None
+    assert active_match(rules, "能便宜点吗", NOW) is None
+
+
+def test_keywords_match_traditional_and_full_width_text() -> None:
+    rules = _rules(_rule("storm", "2026-11-20T00:00:00+08:00", "2026-11-21T00:00:00+08:00", keywords=["到哪了"]))
+    assert active_match(rules, "我的快遞到哪了？", NOW) is rules[0]
+
+
+def test_a_pattern_matches_and_the_first_active_rule_wins() -> None:
+    first = _rule("first", "2026-11-20T00:00:00+08:00", "2026-11-21T00:00:00+08:00", keywords=[], patterns=["延误"])
+    second = _rule("second", "2026-11-19T00:00:00+08:00", "2026-11-22T00:00:00+08:00", keywords=["延误"])
+    rules = _rules(first, second)
+    assert active_match(rules, "物流是不是延误了", NOW) is rules[0]
+    assert active_match(rules, "物流是不是延误了", NOW + timedelta(days=1)) is rules[1]
+
+
+def test_the_workspace_holds_the_emergency_rules(corpus: Path) -> None:
+    rule = _rule("storm", "2026-11-20T00:00:00+08:00", "2026-11-21T00:00:00+08:00")
+    (corpus / "emergency.yaml").write_text(yaml.safe_dump({"rules": [rule]}, allow_unicode=True), encoding="utf-8")
+    workspace, problems = validate(corpus)
+    assert problems == []
+    assert isinstance(workspace, Workspace)
+    assert [r.id for r in workspace.emergency] == ["storm"]
+    assert active_match(workspace.emergency, "我的快递到哪了", NOW) is workspace.emergency[0]
