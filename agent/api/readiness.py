@@ -75,7 +75,7 @@ class Readiness:
 
     def _roots(self) -> list[Path]:
         settings = self.services.settings
-        roots = [settings.data_dir, settings.corpus_dir.parent, settings.corpus_dir]
+        roots = [settings.data_dir, settings.corpus_dir.parent]  # paths read relative to the workspace
         with contextlib.suppress(KefuError):
             roots.append(self.services.workspace().root)
         return roots
