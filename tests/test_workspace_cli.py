@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import filecmp
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from agent.cli import main
 from agent.config import REPO_ROOT, default_workspace, get_settings
-from agent.workspace import load_workspace
+from agent.workspace import load_workspace, validate_workspace
 from tests.fakes.corpus import workspace_copy
 
 
@@ -167,3 +168,16 @@ def test_a_good_workspace_validates_with_its_version(
     assert code == 0
     report = json.loads(out)
     assert report == {"ok": True, "problems": [], "version": load_workspace(root).version}
+
+
+@pytest.mark.parametrize("how", ["no-prompts-dir", "empty-prompts-dir"])
+def test_a_workspace_without_any_prompt_names_the_missing_prompt(tmp_path: Path, how: str) -> None:
+    """The LLM backend needs draft.v1 and revise.v1: a workspace without them must not validate
+    (else an LLM draft fails at request time with a PromptError instead of being caught here)."""
+    root = workspace_copy(tmp_path / "ws")
+    shutil.rmtree(root / "prompts")
+    if how == "empty-prompts-dir":
+        (root / "prompts").mkdir()
+    workspace, problems = validate_workspace(root)
+    assert any("draft.v1.yaml" in p and "missing" in p for p in problems), problems
+    assert workspace is None
