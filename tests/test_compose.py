@@ -1,0 +1,152 @@
+"""The sentence composer on hand-made groundings: each fact once, one opening, apology and
+closing, no broken piece; state assertions only when established; topics from earlier turns;
+the direct baseline; the composer takes its style and rules as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import REPO_ROOT
+from agent.drafting.base import Candidate, Grounding, Question
+from agent.drafting.composer import ComposerStyle, ScriptComposer, compose, established_states, load_style
+from agent.drafting.direct import DirectBackend
+from agent.evaluation.quality import fragment, repeated_fact
+from agent.guardrails import check, default_rules
+from agent.types import Order, Script, Shop, Turn
+from agent.workspace import load_workspace
+
+
+@pytest.fixture(scope="module")
+def style() -> ComposerStyle:
+    return load_style(REPO_ROOT / "corpus")
+
+
+@pytest.fixture(scope="module")
+def scripts() -> dict[str, Script]:
+    return load_workspace(REPO_ROOT).scripts_by_id
+
+
+@pytest.fixture(scope="module")
+def shop() -> Shop:
+    return load_workspace(REPO_ROOT).shop("default")
+
+
+def cand(script: Script, score: float = 0.3, rank: int = 1) -> Candidate:
+    return Candidate(script, score, dense_rank=rank, bm25_rank=rank)
+
+
+def ground(shop: Shop, *questions: tuple[str, list[Candidate]], order: Order | None = None, turns=()) -> Grounding:
+    qs = tuple(Question(text, tuple(cands)) for text, cands in questions)
+    return Grounding(" ".join(t for t, _ in questions), qs, shop, order, tuple(turns))
+
+
+def test_a_fact_shared_by_two_scripts_is_said_once_with_one_apology_and_no_fragment(style: ComposerStyle) -> None:
+    a = "亲，非常抱歉，本店商品都是明码实价。订单满280元还会随机送一份小礼品。"
+    b = "您好，非常抱歉给您带来困扰！订单满280元还会随机送一份小礼品，下午15:00前付款当天发出。有任何问题随时联系我们。"
+    text = compose([a, b], style, closing=True)
+    assert text.count("订单满280元还会随机送一份小礼品") == 1
+    assert text.count("非常抱歉") == 1 and "给您带来困扰" not in text
+    assert text.startswith("亲，非常抱歉")
+    assert text.count("随时联系") == 1 and text.endswith(style.close_with)
+    assert "15:00" in text
+    assert repeated_fact(text).value == 0.0 and fragment(text).value == 0.0
+
+
+def test_a_run_crossing_a_clause_boundary_counts_as_repeated(style: ComposerStyle) -> None:
+    a = "亲，发往新疆的包裹路途较远，快递公司对这些地区加收费用，需要另补15元。"
+    b = "本店普通城市包邮；新疆路途较远，快递公司另收费用，需要加15元运费。"
+    text = compose([a, b], style)
+    assert repeated_fact(text).value == 0.0, text
+
+
+def test_one_opening_even_when_every_script_greets(style: ComposerStyle) -> None:
+    text = compose(["您好，本店默认发申通快递。", "亲，可以发顺丰，需另补15元。"], style)
+    assert text.startswith("亲，") and "您好" not in text and text.count("亲，") == 1
+
+
+def test_the_answer_takes_sentences_up_to_its_budget(style: ComposerStyle) -> None:
+    reply = "您好，本店默认发申通快递，普通城市包邮，一般2到4天送达。您把收货地址告诉我，我帮您确认申通能否送到。"
+    text = compose([reply], style.model_copy(update={"first_answer_chars": 10}))
+    assert "申通快递" in text and "收货地址" not in text
+
+
+def test_a_paid_script_needs_a_paid_order_or_the_customers_word(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    paid = cand(scripts["payment.paid_thanks"], 0.4)
+    neutral = cand(scripts["greeting.hello"], 0.2, rank=2)
+    composer = ScriptComposer(style, default_rules())
+    unpaid = composer.draft(ground(shop, ("帮我核对一下地址", [paid, neutral])))
+    assert "payment.paid_thanks" not in unpaid.cited_ids and "支付成功" not in unpaid.text
+    by_order = composer.draft(ground(shop, ("帮我核对一下地址", [paid, neutral]), order=Order(status="paid")))
+    assert by_order.cited_ids == ["payment.paid_thanks"]
+    said = ground(shop, ("刚付款了，帮我核对一下地址", [paid, neutral]))
+    assert "paid" in established_states(said, style)
+    assert "payment.paid_thanks" in composer.draft(said).cited_ids
+
+
+def test_cash_on_delivery_is_not_read_as_paid(style: ComposerStyle, shop: Shop) -> None:
+    assert "paid" not in established_states(ground(shop, ("可以货到付款吗", [])), style)
+    assert "out_of_stock" not in established_states(ground(shop, ("粉色M码还有吗，没有的话什么时候有货", [])), style)
+
+
+def test_a_price_change_is_never_asserted(style: ComposerStyle, scripts: dict[str, Script], shop: Shop) -> None:
+    changed = cand(scripts["payment.price_changed"], 0.5)
+    draft = ScriptComposer(style, default_rules()).draft(ground(shop, ("价格改好了吗", [changed])))
+    assert "修改好了" not in draft.text and draft.needs_review
+
+
+def test_earlier_turns_set_the_topic_of_a_follow_up(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    turns = [Turn(role="customer", text="衣服收到袖口开线了"), Turn(role="agent", text="亲，麻烦拍一下照片。")]
+    cands = [cand(scripts["returns.shipping_who_pays"], 0.3), cand(scripts["damaged.quality_defect"], 0.2, 3)]
+    draft = ScriptComposer(style, default_rules()).draft(ground(shop, ("那我退了吧，运费谁出", cands), turns=turns))
+    assert draft.cited_ids == ["damaged.quality_defect"]
+    assert "本店承担" in draft.text and "需要您承担" not in draft.text
+
+
+def test_nothing_fits_hands_over_for_review(style: ComposerStyle, shop: Shop) -> None:
+    draft = ScriptComposer(style, default_rules()).draft(ground(shop, ("这是什么", [])))
+    assert draft.needs_review and draft.text == style.handoff
+
+
+def test_composed_refusals_open_with_the_apology_and_pass_the_guardrail(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    g = ground(
+        shop,
+        ("包邮吗", [cand(scripts["shipping.free_shipping"], 0.4)]),
+        ("能便宜点吗", [cand(scripts["bargaining.ask_discount"], 0.4)]),
+    )
+    draft = ScriptComposer(style, default_rules()).draft(g)
+    assert draft.is_refusal and draft.text.startswith("亲，非常抱歉")
+    assert check(draft.text, rules=default_rules(), declared_refusal=True).ok
+
+
+def test_direct_returns_the_top_ranked_reply_verbatim(scripts: dict[str, Script], shop: Shop) -> None:
+    g = ground(
+        shop,
+        ("包邮吗", [cand(scripts["shipping.free_shipping"], 0.4)]),
+        ("能便宜点吗", [cand(scripts["bargaining.ask_discount"], 0.3)]),
+    )
+    proposal = DirectBackend("handoff").draft(g)
+    assert proposal.cited_ids == ["shipping.free_shipping"]
+    assert proposal.text.startswith("您好，本店发申通普通城市包邮") and "{" not in proposal.text
+    assert DirectBackend("handoff").draft(ground(shop, ("?", []))).needs_review
+
+
+def test_the_composer_is_built_from_data_and_reads_no_file(
+    style: ComposerStyle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    composer = ScriptComposer(style, default_rules())
+
+    def no_reads(*args: object, **kwargs: object) -> str:
+        raise AssertionError("the composer read a file")
+
+    monkeypatch.setattr(Path, "read_text", no_reads)
+    monkeypatch.setattr(Path, "read_bytes", no_reads)
+    assert compose(["您好，本店默认发申通快递。"], style)
+    assert composer.name == "script"

