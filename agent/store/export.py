@@ -4,16 +4,19 @@ An edited draft becomes a candidate eval case whose golden reply is the agent's 
 text must pass the guardrail (an edit that broke a tone rule is not a golden answer), and
 ``expect_refusal`` is what the guardrail reads in it. The scripts kefu cited are kefu's guess, so
 ``expected_ids`` and ``category`` are left for the supervisor who reviews the candidate, unless a
-``labeler`` supplies them from the text.
+``labeler`` supplies them from the text. Without a labeler, the configured workspace's tone rules judge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.store.drafts import Drafts
+
+if TYPE_CHECKING:
+    from agent.guardrails.compiled import RuleSet
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,24 @@ class Labels:
 Labeler = Callable[[str, str], Labels]  # (customer message, final text) -> labels
 
 
-def guardrail_labels(message: str, final_text: str) -> Labels:
-    """Labels from the guardrail alone, with the repository's default tone rules."""
-    from agent.guardrails import check  # the guardrail is not the store's: imported when exporting
+def guardrail_labeler(rules: RuleSet) -> Labeler:
+    """Labels from the guardrail alone, with ``rules`` (the workspace's tone rules)."""
 
-    verdict = check(final_text, query=message)
-    return Labels(passes=verdict.ok, is_refusal=verdict.is_refusal)
+    def labels(message: str, final_text: str) -> Labels:
+        from agent.guardrails import check  # the guardrail is not the store's: imported when exporting
+
+        verdict = check(final_text, rules=rules, query=message)
+        return Labels(passes=verdict.ok, is_refusal=verdict.is_refusal)
+
+    return labels
+
+
+def configured_labeler() -> Labeler:
+    """:func:`guardrail_labeler` with the configured workspace's tone rules."""
+    from agent.config import get_settings
+    from agent.workspace import workspace_for
+
+    return guardrail_labeler(workspace_for(get_settings()).tone)
 
 
 @dataclass
@@ -47,7 +62,7 @@ class Export:
 
 def export_golden(store: Drafts, labeler: Labeler | None = None) -> Export:
     """Every edited draft as a candidate golden case whose labels come from the agent's final text."""
-    label = labeler or guardrail_labels
+    label = labeler or configured_labeler()
     cases, failed = [], []
     for row in store.outcomes():
         if row["action"] != "edited" or not row["final_text"]:
