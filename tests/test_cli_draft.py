@@ -11,11 +11,14 @@ import pytest
 import agent.cli.draft_cmd as draft_cmd
 import agent.drafting.pipeline as pipeline
 from agent.cli import main
-from agent.config import Settings
-from agent.retrieval import HashEmbedder
+from agent.config import LLM_BACKEND, Settings, get_settings
+from agent.drafting.base import Grounding, Proposal
+from agent.drafting.fake import ScriptedBackend
+from agent.drafting.pipeline import Drafter
+from agent.retrieval import FakeRetriever, HashEmbedder
 from agent.retrieval.hybrid import HybridRetriever
 from agent.retrieval.service import get_retriever
-from agent.types import Draft, Turn
+from agent.types import Draft, Message, Turn
 from agent.workspace import Workspace
 
 FOLLOWUP = "那多少钱"  # a bare follow-up: it asks about whatever the customer asked before
@@ -174,3 +177,27 @@ def test_the_earlier_turn_changes_what_a_follow_up_retrieves(
     alone = json.loads(out)
     assert "shipping.sf_on_request" in [c["id"] for c in with_turn["citations"]], with_turn
     assert "shipping.sf_on_request" not in [c["id"] for c in alone["citations"]], alone
+
+
+def test_earlier_turns_are_bounded_like_the_message() -> None:
+    """A 20,000-character earlier turn and 30 turns reach a backend as max_turns turns of max_turn_chars."""
+    seen: list[tuple[Turn, ...]] = []
+
+    def answer(grounding: Grounding) -> Proposal:
+        seen.append(grounding.turns)
+        return Proposal("亲，好的。", False)
+
+    settings = get_settings()
+    turns = [Turn(role="customer", text="长" * 20_000)] + [Turn(role="agent", text=f"第{i}句") for i in range(29)]
+    drafter = Drafter(settings, retriever_override=FakeRetriever([[]]), llm_override=ScriptedBackend([answer]))
+    draft = drafter.draft(Message(text="好的", turns=turns), backend=LLM_BACKEND)
+    assert draft.text == "亲，好的。"
+    (got,) = seen
+    assert len(got) == settings.max_turns
+    assert got[-1].text == "第28句"  # the most recent turns are kept
+    assert all(len(t.text) <= settings.max_turn_chars for t in got)
+
+    long_first = Message(text="好的", turns=[Turn(role="customer", text="长" * 20_000)])
+    drafter = Drafter(settings, retriever_override=FakeRetriever([[]]), llm_override=ScriptedBackend([answer]))
+    drafter.draft(long_first, backend=LLM_BACKEND)
+    assert len(seen[-1][0].text) == settings.max_turn_chars
