@@ -46,9 +46,12 @@ def one_by_one(rules: RuleSet) -> tuple[int, Counter[str], dict[str, int]]:
     return replies, by_rule, dict(flagged)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_counts_equal_checking_each_reply_alone(rules: RuleSet, workers: int, tmp_path: Path) -> None:
-    summary, _ = audit(LOG, rules=rules, workers=workers, progress=False)
+@pytest.mark.parametrize(("workers", "chunk_bytes"), [(1, None), (2, None), (2, 300), (1, 1)])
+def test_counts_equal_checking_each_reply_alone(
+    rules: RuleSet, workers: int, chunk_bytes: int | None, tmp_path: Path
+) -> None:
+    """Whole file or cut into ranges of a few lines (the customer turn then often in an earlier range)."""
+    summary, _ = audit(LOG, rules=rules, workers=workers, progress=False, chunk_bytes=chunk_bytes)
     replies, by_rule, flagged = one_by_one(rules)
     assert summary.replies == replies == 9
     assert summary.by_rule == by_rule
@@ -69,6 +72,7 @@ def test_json_summary_findings_file_and_exit_code(
 ) -> None:
     out = tmp_path / "findings.jsonl"
     code = main(["audit", str(LOG), "--json", "--findings", str(out), "--workers", "2"])
+    lines = LOG.read_text(encoding="utf-8").splitlines()
     stdout, stderr = capsys.readouterr()
     assert code == 1
     summary = json.loads(stdout)
@@ -78,6 +82,7 @@ def test_json_summary_findings_file_and_exit_code(
     assert len(findings) == sum(summary["by_rule"].values())
     for f in findings:
         assert f["reply"][f["start"] : f["end"]] == f["text"]
+        assert json.loads(lines[f["line"] - 1])["text"] == f["reply"]  # the line number is the file's
     assert {f["agent"] for f in findings} <= set(summary["by_agent"])
 
 
@@ -103,3 +108,10 @@ def test_html_report_highlights_spans(rules: RuleSet, tmp_path: Path) -> None:
     assert 'title="over_intimacy, refusal_without_apology">亲亲</mark>' in html  # two findings overlap there
     assert '<mark class="contains_danshi" title="contains_danshi">但是</mark>' in html
     assert "by-agent" in html and "小王" in html
+
+
+def test_findings_and_worst_keep_file_line_numbers_across_ranges(rules: RuleSet, tmp_path: Path) -> None:
+    whole, cut = tmp_path / "whole.jsonl", tmp_path / "cut.jsonl"
+    audit(LOG, rules=rules, workers=1, progress=False, findings=whole)
+    audit(LOG, rules=rules, workers=2, progress=False, findings=cut, chunk_bytes=300)
+    assert cut.read_text(encoding="utf-8") == whole.read_text(encoding="utf-8")

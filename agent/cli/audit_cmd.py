@@ -34,12 +34,12 @@ class Progress:
         self.raw, self.total, self.enabled = raw, max(1, total), enabled
         self.last = 0.0
 
-    def __call__(self, summary: Summary) -> None:
+    def __call__(self, summary: Summary, share: float) -> None:
         now = time.monotonic()
         if not self.enabled or now - self.last < 0.1:
             return
         self.last = now
-        self.draw(summary, min(1.0, self.raw.tell() / self.total))
+        self.draw(summary, share if share >= 0 else min(1.0, self.raw.tell() / self.total))
 
     def draw(self, summary: Summary, share: float) -> None:
         if not self.enabled:
@@ -62,7 +62,7 @@ def _print_human(summary: Summary, seconds: float) -> None:
         a = summary.by_agent[name]
         typer.echo(f"  agent {name or '-'}: {a['replies']} replies, {a['with_findings']} with findings")
     if summary.skipped:
-        first = f" (first: {summary.problems[0]})" if summary.problems else ""
+        first = f" (first: line {summary.problems[0][0]}: {summary.problems[0][1]})" if summary.problems else ""
         typer.echo(f"{summary.skipped} lines skipped{first}")
 
 
@@ -76,17 +76,21 @@ def audit(
     findings: Path | None = None,
     html: Path | None = None,
     progress: bool = True,
+    chunk_bytes: int | None = None,
 ) -> tuple[Summary, float]:
     """Audit one log file; write the findings and the HTML report when asked. Returns the summary."""
     started = time.perf_counter()
-    auditor = Auditor(rules, workers=workers)
+    auditor = Auditor(rules, workers=workers, **({"chunk_bytes": chunk_bytes} if chunk_bytes else {}))
     raw = open(path, "rb")  # noqa: SIM115 (closed below; the bar reads its position)
     try:
         bar = Progress(raw, path.stat().st_size, progress)
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         out = open(findings, "w", encoding="utf-8") if findings is not None else None  # noqa: SIM115
         try:
-            summary = auditor.run(read_rows(text, log_format(path, fmt)), fields, findings=out, progress=bar)
+            if log_format(path, fmt) == "jsonl":
+                summary = auditor.run_jsonl(path, fields, findings=out, progress=bar)
+            else:
+                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+                summary = auditor.run_rows(read_rows(text, "csv"), fields, findings=out, progress=bar)
         finally:
             if out is not None:
                 out.close()

@@ -91,20 +91,57 @@ def _finding(rules: RuleSet, rule: str, span: tuple[int, int], original: str, no
     return Finding(rule=cast(RuleId, rule), start=span[0], end=span[1], text=text, message=message)
 
 
-def _outcome(rules: RuleSet, text: str, asked: str | None, declared: bool | None) -> tuple[list[Hit], bool, bool]:
+class Asked:
+    """The customer's query, normalised on first use: most drafts are decided before it is read."""
+
+    __slots__ = ("_rules", "_text", "raw")
+
+    def __init__(self, rules: RuleSet, raw: str | None) -> None:
+        self._rules = rules
+        self.raw = raw if raw and rules.intent_query is not None else None
+        self._text: str | None = None
+
+    def text(self) -> str | None:
+        if self.raw is None:
+            return None
+        if self._text is None:
+            self._text = normalize(self.raw, self._rules.max_run).text
+        return self._text
+
+
+def _outcome(rules: RuleSet, text: str, asked: Asked, declared: bool | None) -> tuple[list[Hit], bool, bool]:
     """The rule hits, whether the draft is a refusal, and whether it opens wrongly for one."""
     hits, cue = scan(rules, text)
     if not cue and hits and rules.cue_rules:
         cue = any(hit[0] in rules.cue_rules for hit in hits)
-    declines = refusal.is_refusal(rules, text, cue, asked, declared)
+    declines = refusal.is_refusal(rules, text, cue, asked.text, declared)
     return hits, declines, declines and rules.opener.match(text) is None
 
 
-def asked_text(rules: RuleSet, query: str | None) -> str | None:
-    """The normalised query, or None when there is none or no intent could read it."""
-    if not query or rules.intent_query is None:
-        return None
-    return normalize(query, rules.max_run).text
+def judge(
+    draft: str, query: str | None, declared_refusal: bool | None, rules: RuleSet
+) -> tuple[Normalized, Asked, list[Hit], bool, bool]:
+    """The normalised draft and query, the rule hits, whether it is a refusal, whether it opens wrongly."""
+    norm = normalize(draft, rules.max_run)
+    asked = Asked(rules, query)
+    hits, declines, bad_opener = _outcome(rules, norm.text, asked, declared_refusal)
+    return norm, asked, hits, declines, bad_opener
+
+
+def spans(draft: str, query: str | None, rules: RuleSet) -> tuple[bool, list[tuple[str, int, int, str]]]:
+    """Whether ``draft`` is a refusal and its findings as (rule, start, end, text), with no fix and no
+    messages: what an audit counts (the same findings as :func:`evaluate`, cheaper)."""
+    norm, _, hits, declines, bad_opener = judge(draft, query, None, rules)
+    out = []
+    for rule, start, end in hits:
+        a, b = norm.cover(start, end)
+        out.append((rule, a, b, draft[a:b]))
+    if bad_opener:
+        a, b = refusal.opener_span(rules, norm)
+        out.append((REFUSAL_RULE, a, b, draft[a:b]))
+    if len(out) > 1:
+        out.sort(key=lambda f: (f[1], f[2], f[0]))
+    return declines, out
 
 
 def evaluate(
@@ -116,9 +153,7 @@ def evaluate(
     with_fix: bool = True,
 ) -> Verdict:
     """Check ``draft`` against every rule; offer a safe fix when one exists and ``with_fix``."""
-    norm = normalize(draft, rules.max_run)
-    asked = asked_text(rules, query)
-    hits, declines, bad_opener = _outcome(rules, norm.text, asked, declared_refusal)
+    norm, asked, hits, declines, bad_opener = judge(draft, query, declared_refusal, rules)
     if not hits and not bad_opener:
         return Verdict(ok=True, is_refusal=declines, findings=[], fixed=None)
     fixed: str | None = None
@@ -126,8 +161,8 @@ def evaluate(
     if with_fix:
         recheck_as = True if declines else declared_refusal
 
-        def passes(edited: Normalized) -> bool:
-            again, _, again_bad_opener = _outcome(rules, edited.text, asked, recheck_as)
+        def passes(edited: str) -> bool:
+            again, _, again_bad_opener = _outcome(rules, edited, asked, recheck_as)
             return not again and not again_bad_opener
 
         flagged: dict[str, list[tuple[int, int]]] = {}

@@ -13,6 +13,7 @@ every rule.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from agent.guardrails.rules import RuleSet
 from agent.text import Normalized, has_traditional, normalize, to_traditional
@@ -68,6 +69,25 @@ def opener_edit(rules: RuleSet, norm: Normalized) -> Edit:
     return position, position, prefix
 
 
+@lru_cache(maxsize=64)
+def _normal(literal: str, max_run: int) -> str:
+    return normalize(literal, max_run).text
+
+
+def opened(rules: RuleSet, norm: Normalized) -> str:
+    """The normalised text of ``norm`` after :func:`opener_edit`, spliced rather than re-normalised."""
+    text = norm.text
+    weak = rules.weak_opener.match(text)
+    if weak is not None:
+        return text[: weak.start(1)] + _normal(rules.apology, rules.max_run) + text[weak.end(1) :]
+    greeting = rules.greeting.match(text)
+    end = greeting.end() if greeting is not None else 0
+    prefix = rules.fix_prefix
+    if end > 0 and text[end - 1] not in rules.marks:
+        prefix = rules.greeting_mark + prefix
+    return text[:end] + _normal(prefix, rules.max_run) + text[end:]
+
+
 def apply(text: str, edits: Iterable[Edit], traditional: bool) -> str:
     """Apply non-overlapping edits (the first of two overlapping ones wins)."""
     parts: list[str] = []
@@ -87,25 +107,30 @@ def propose(
     norm: Normalized,
     flagged: dict[str, list[tuple[int, int]]],
     fix_opener: bool,
-    passes: Callable[[Normalized], bool],
+    passes: Callable[[str], bool],
 ) -> tuple[str | None, list[Span]]:
     """A fixed draft (None when no safe fix exists) and the findings left for the agent.
 
     ``flagged`` maps each lexical rule to its findings' spans in the normalised text;
-    ``fix_opener`` asks for the refusal opener; ``passes`` says whether a (normalised) text
-    passes every rule.
+    ``fix_opener`` asks for the refusal opener; ``passes`` says whether a normalised text passes
+    every rule.
     """
     edits, missing = table_edits(rules, norm, flagged)
     if missing:
         return None, missing
     original = norm.original
     traditional = has_traditional(original)
-    fixed = apply(original, edits, traditional) if edits else original
-    edited = normalize(fixed, rules.max_run) if edits else norm
-    if fix_opener and rules.opener.match(edited.text) is None:
+    if not edits:  # the apology opener alone: its normalised text is a splice, no second normalisation
+        if not fix_opener or not passes(opened(rules, norm)):
+            return None, []
+        return apply(original, [opener_edit(rules, norm)], traditional), []
+    fixed = apply(original, edits, traditional)
+    edited = normalize(fixed, rules.max_run)
+    edited_text = edited.text
+    if fix_opener and rules.opener.match(edited_text) is None:
         # On the edited text, so that the greeting it keeps is the one it ends up with.
         fixed = apply(fixed, [opener_edit(rules, edited)], traditional)
-        edited = normalize(fixed, rules.max_run)
-    if fixed == original or not passes(edited):
+        edited_text = opened(rules, edited)
+    if fixed == original or not passes(edited_text):
         return None, []
     return fixed, []

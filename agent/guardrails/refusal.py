@@ -11,13 +11,17 @@ A refusal's first sentence must open with the apology (非常抱歉), after an o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from agent.guardrails.rules import RuleSet
 from agent.text import Normalized
 
 
-def is_refusal(rules: RuleSet, draft: str, cue: bool, asked: str | None, declared: bool | None) -> bool:
-    """Whether ``draft`` declines or fails what the customer ``asked`` (both normalised).
+def is_refusal(
+    rules: RuleSet, draft: str, cue: bool, asked_text: Callable[[], str | None], declared: bool | None
+) -> bool:
+    """Whether ``draft`` declines or fails what the customer asked (both normalised; the query is
+    normalised by ``asked_text`` only when it is needed).
 
     In order: a declared refusal is one; a draft that opens by granting (``refusal.grants``:
     可以的, 好的, 有的 ..., after the greeting) is none, whatever condition, cost or negative
@@ -33,7 +37,8 @@ def is_refusal(rules: RuleSet, draft: str, cue: bool, asked: str | None, declare
     if rules.grant_opener is not None and rules.grant_opener.match(draft) is not None:
         return False
     answered = False
-    if asked and declared is None and rules.intent_query is not None and rules.intent_query.search(asked):
+    asked = asked_text() if declared is None and rules.intent_query is not None else None
+    if asked and rules.intent_query is not None and rules.intent_query.search(asked):
         for intent in rules.intents:
             if intent.query.search(asked) is None:
                 continue
