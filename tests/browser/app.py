@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from agent.config import REPO_ROOT, Settings
 from agent.drafting.pipeline import Drafter
-from agent.retrieval import HashEmbedder
+from agent.retrieval import Embedder, HashEmbedder
 from agent.retrieval.service import get_retriever
 from agent.store import Store, store_path
 from agent.web.mount import mount_web
@@ -89,12 +89,15 @@ def private_workspace(tmp: Path) -> Path:
     return root
 
 
-def build(tmp: Path) -> Bench:
-    """The app over a copy of the shipped workspace with its data (store, index, proposals, runs) under ``tmp``."""
+def build(tmp: Path, configured_embedder: bool = False) -> Bench:
+    """The app over a copy of the shipped workspace with its data (store, index, proposals, runs) under ``tmp``.
+
+    The hashing embedder unless ``configured_embedder`` (the bench's choice).
+    """
     root = private_workspace(tmp)
     settings = Settings(workspace=root, corpus_dir=root / "corpus", prompts_dir=root / "prompts", data_dir=tmp / "data")
     workspace = load_workspace(settings)
-    embedder = HashEmbedder()
+    embedder: Embedder | None = None if configured_embedder else HashEmbedder()
     retriever = get_retriever(settings, workspace, embedder=embedder)
     drafter = Drafter(settings, workspace=workspace, retriever_override=retriever)
     config = WebConfig(suites_dir=write_suite(tmp), runs_dir=tmp / "runs", data_dir=settings.data_dir)
