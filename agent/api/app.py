@@ -34,12 +34,13 @@ from agent.drafting.pipeline import Drafter
 
 
 def create_app(
-    settings: Settings | None = None, drafter: Drafter | None = None, limits: Limits | None = None
+    settings: Settings | None = None, drafter: Drafter | None = None, limits: Limits | None = None, web: bool = True
 ) -> FastAPI:
     """The app for ``settings`` (default: the environment's).
 
     ``drafter`` replaces the configured one (tests pass one with a fake retriever); ``limits``
-    replaces the environment's ``KEFU_API_*`` bounds.
+    replaces the environment's ``KEFU_API_*`` bounds. ``web`` mounts the workbench (``/ui/``) and
+    the offline ``/docs``; pass False to mount it yourself (``agent.web.mount_web``) with a config.
     """
     services = Services(settings or get_settings(), drafter, limits or Limits())
     logs.install(services.redactor_callable)
@@ -63,4 +64,8 @@ def create_app(
     app.add_middleware(ProbeFastPath, fresh=app.state.readiness.fresh)  # outermost: before the body guard
     for router in ROUTERS:
         app.include_router(router)
+    if web:
+        from agent.web import mount_web  # the workbench's pages, on these services
+
+        mount_web(app, services)
     return app
