@@ -415,3 +415,27 @@ def test_compare_puts_the_cases_that_got_worse_first(tmp_path: Path) -> None:
     assert [r["id"] for r in rows] == ["c1", "c0", "c2"]
     assert rows[0]["worse"] and not rows[1]["worse"] and rows[1]["changed"] and not rows[2]["changed"]
     assert [(p.op, p.text) for p in rows[0]["diff"]] == [("del", "好"), ("ins", "差"), ("eq", "的回复")]
+
+
+def test_the_stdlib_signer_stands_in_for_itsdangerous(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    from agent.web import signing
+
+    monkeypatch.setitem(sys.modules, "itsdangerous", None)  # the import fails: the stand-in is defined
+    spec = importlib.util.spec_from_file_location("signing_fallback", signing.__file__)
+    assert spec is not None and spec.loader is not None
+    fallback = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fallback)
+    assert fallback.URLSafeTimedSerializer.__module__ == "signing_fallback"
+    signer = fallback.URLSafeTimedSerializer("secret", salt="s")
+    token = signer.dumps({"k": "id", "n": "名字"})
+    assert signer.loads(token, max_age=60) == {"k": "id", "n": "名字"}
+    for forged in (token[:-2] + "xx", token.replace(".", "!", 1), "nonsense"):
+        with pytest.raises(fallback.BadSignature):
+            signer.loads(forged)
+    with pytest.raises(fallback.BadSignature):
+        fallback.URLSafeTimedSerializer("other", salt="s").loads(token)
+    with pytest.raises(fallback.BadSignature):
+        signer.loads(token, max_age=-1)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
 from agent.web import queries
+from agent.web.signing import BadSignature, URLSafeTimedSerializer
 
 Role = Literal["agent", "supervisor"]
 COOKIE = "kefu_session"
