@@ -26,8 +26,9 @@ def is_refusal(
     In order: a declared refusal is one; a draft that opens by granting (``refusal.grants``:
     可以的, 好的, 有的 ..., after the greeting) is none, whatever condition, cost or negative
     wording follows; with the customer's query, an intent whose question it asks decides when
-    the draft declines it (``declines`` without ``grants``); an intent the draft answers
-    (``grants``) outweighs a cue; otherwise a refusal cue (``cue``, found by the scan) makes it one.
+    the draft declines it (``declines``, even beside granting words: 满280有小礼物 to a request
+    for a hat); an intent the draft answers (``grants``) outweighs a cue; otherwise a refusal
+    cue (``cue``, found by the scan) makes it one.
     A drafter that declares a draft no refusal is believed unless the draft shows a cue.
     """
     if declared:
@@ -42,10 +43,9 @@ def is_refusal(
         for intent in rules.intents:
             if intent.query.search(asked) is None:
                 continue
-            grants = intent.grants is not None and intent.grants.search(draft) is not None
-            if not grants and intent.declines is not None and intent.declines.search(draft) is not None:
+            if intent.declines is not None and intent.declines.search(draft) is not None:
                 return True
-            answered = answered or grants
+            answered = answered or (intent.grants is not None and intent.grants.search(draft) is not None)
     return cue and not answered
 
 

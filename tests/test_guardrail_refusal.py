@@ -1,0 +1,43 @@
+"""Refusal that reads the question: probes written from POLICY.md's list of what declines.
+
+Each row of tests/data/guardrail_refusal_probes.jsonl is a customer's message, a reply and
+whether the reply declines or fails what was asked (with the reason in ``note``). None of them
+opens with 非常抱歉, so a refusal must also be a refusal_without_apology finding.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import REPO_ROOT
+from agent.guardrails import check, load_rules
+from agent.guardrails.rules import RuleSet
+
+PROBES = Path(__file__).parent / "data" / "guardrail_refusal_probes.jsonl"
+
+
+def probes() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in PROBES.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules(REPO_ROOT / "corpus" / "tone_rules.yaml")
+
+
+@pytest.mark.parametrize("probe", probes(), ids=lambda p: p["id"])
+def test_the_reply_is_read_against_the_question(probe: dict[str, Any], rules: RuleSet) -> None:
+    verdict = check(probe["draft"], rules=rules, query=probe["query"])
+    assert verdict.is_refusal is probe["is_refusal"], probe["note"]
+    flagged = any(f.rule == "refusal_without_apology" for f in verdict.findings)
+    assert flagged is probe["is_refusal"]
+
+
+def test_without_the_question_an_answer_is_no_refusal(rules: RuleSet) -> None:
+    for probe in probes():
+        if not probe["is_refusal"]:
+            assert not check(probe["draft"], rules=rules).is_refusal, probe["id"]
