@@ -19,9 +19,11 @@ from agent.store import (
     ConflictError,
     Labels,
     Store,
+    StoreLike,
     export_golden,
     feedback_stats,
     golden_candidates,
+    memory_store,
     migrations,
     open_store,
 )
@@ -304,3 +306,32 @@ def test_an_edit_that_breaks_a_tone_rule_is_not_exported(store: Store) -> None:
     assert export.failed_guardrail == [bad]
     labelled = golden_candidates(store, lambda message, text: Labels(True, False, "bargaining", ["bargaining.x"]))
     assert {c["category"] for c in labelled} == {"bargaining"}
+
+
+def test_the_fake_is_the_real_store_in_memory(tmp_path: Path) -> None:
+    fake: StoreLike = memory_store(lambda text: text.replace("13812345678", "【手机号】"))
+    key = fake.create_key("agent-a")
+    assert fake.verify_key(key).name == "agent-a"
+    draft_id = fake.record_draft(make_draft(), "手机13812345678", "default", key_name="agent-a")
+    assert fake.get_draft(draft_id)["query"] == "手机【手机号】"
+    assert fake.record_feedback(draft_id, "accepted", key_name="agent-a").revision == 1
+    fake.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_key_by_id_and_the_review_queue(store: Store) -> None:
+    key = store.create_key("boss", role="supervisor")
+    key_id = key.split("_")[1]
+    assert store.key_by_id(key_id) == store.verify_key(key)
+    assert store.key_by_id("nope") is None
+    ids = _served(store)
+    flagged = store.record_draft(make_draft(rules=("contains_danshi",)), "便宜点", "tmall_flagship")
+    queue = store.review_queue()
+    assert {row["draft_id"] for row in queue} == {ids["edited"], flagged}  # needs_review or edited
+    assert [r["draft_id"] for r in store.review_queue(shop="tmall_flagship")] == [flagged]
+    assert {r["draft_id"] for r in store.review_queue(rule="contains_danshi")} == {ids["edited"], flagged}
+    assert store.review_queue(rule="over_intimacy") == []
+    assert store.review_queue(since="2999-01-01") == []
+    edited = next(r for r in queue if r["draft_id"] == ids["edited"])
+    assert (edited["action"], edited["revision"], edited["final_text"]) == ("edited", 2, "亲，满300减20哦")
+    assert {"created_at", "status"} <= set(store.outcomes()[0])

@@ -5,7 +5,9 @@
     keys.py        API keys with a role (agent | supervisor)
     drafts.py      drafts served
     feedback.py    feedback: once per draft per key, revisions, idempotent retries
+    review.py      drafts with their latest feedback, the review queue
     stats.py       acceptance and edit rates
+    seam.py        StoreLike: what the API and the web call (memory_store() is its fake)
     export.py      golden candidates from agents' edits
 
 Personal data is masked by :mod:`agent.redact` before any text reaches the file.
@@ -13,22 +15,24 @@ Personal data is masked by :mod:`agent.redact` before any text reaches the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.config import Settings
 from agent.redact import load_redactor
 from agent.store.db import BUSY_TIMEOUT_MS, Database
-from agent.store.drafts import Drafts
 from agent.store.export import Export, Labeler, Labels, export_golden, golden_candidates
 from agent.store.feedback import Action, ConflictError, Feedback, FeedbackRecord
 from agent.store.keys import ROLES, ApiKey, KeyCheck, Keys, KeyStatus, Role
 from agent.store.migrations import MIGRATIONS, migration
+from agent.store.review import Review
+from agent.store.seam import StoreLike
 from agent.store.stats import NO_FINDING, NO_SCRIPT, Tally, feedback_stats
 
 DB_NAME = "kefu.db"
 
 
-class Store(Keys, Drafts, Feedback):
+class Store(Keys, Review, Feedback):
     """The store at ``path``: keys, drafts and feedback on one SQLite file."""
 
 
@@ -36,9 +40,22 @@ def store_path(settings: Settings) -> Path:
     return settings.data_dir / DB_NAME
 
 
-def open_store(settings: Settings) -> Store:
-    """The store of ``settings.data_dir``, migrated to the latest schema."""
-    store = Store(store_path(settings), load_redactor(settings.corpus_dir).redact)
+def open_store(settings: Settings, redact: Callable[[str], str] | None = None) -> Store:
+    """The store of ``settings.data_dir``, migrated to the latest schema.
+
+    ``redact`` masks personal data before anything is written: pass the workspace snapshot's
+    (``lambda text: holder.current().redactor.redact(text)``) so an edit of redaction.yaml applies;
+    by default, the redactor of ``settings.corpus_dir``.
+    """
+    store = Store(store_path(settings), redact or load_redactor(settings.corpus_dir).redact)
+    store.migrate()
+    return store
+
+
+def memory_store(redact: Callable[[str], str] | None = None) -> Store:
+    """The store's fake: the real Store on an in-memory SQLite database (nothing on disk), migrated."""
+    store = Store(Path(":memory:"), redact or (lambda text: text), memory=True)
+    store.conn()  # the connection that keeps the database alive
     store.migrate()
     return store
 
@@ -60,12 +77,15 @@ __all__ = [
     "KeyStatus",
     "Labeler",
     "Labels",
+    "Review",
     "Role",
     "Store",
+    "StoreLike",
     "Tally",
     "export_golden",
     "feedback_stats",
     "golden_candidates",
+    "memory_store",
     "migration",
     "open_store",
     "store_path",

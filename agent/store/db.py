@@ -13,6 +13,7 @@ import os
 import sqlite3
 import stat
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,9 +59,11 @@ class Database:
     ``redact`` masks personal data in any text before it is written.
     """
 
-    def __init__(self, path: Path, redact: Callable[[str], str]) -> None:
+    def __init__(self, path: Path, redact: Callable[[str], str], memory: bool = False) -> None:
         self.path = path
         self.redact = redact
+        # In memory (the fake of tests): one shared-cache database, alive while a connection is open.
+        self._uri = f"file:kefu-{uuid.uuid4().hex}?mode=memory&cache=shared" if memory else None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
@@ -69,14 +72,20 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         try:
             with self._lock:
-                if not self._private:
+                if not self._private and self._uri is None:
                     private_file(self.path)
                     self._private = True
+            target = self._uri or self.path
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+                target,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self._uri is not None,
             )
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            if self._uri is None:
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as exc:
@@ -124,7 +133,8 @@ class Database:
                     fn(db)
                     db.execute("INSERT INTO _migrations VALUES (?, ?)", (fn.__name__, now()))
                     applied.append(fn.__name__)
-        private_file(self.path)  # the WAL exists now
+        if self._uri is None:
+            private_file(self.path)  # the WAL exists now
         return applied
 
     def migrations(self) -> list[str]:

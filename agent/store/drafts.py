@@ -50,8 +50,8 @@ class Drafts(Database):
     def outcomes(self) -> list[dict[str, Any]]:
         """Every draft with its latest feedback (``action`` None when it has none), oldest first."""
         rows = self.conn().execute(
-            """SELECT d.draft_id, d.shop, d.query, d.draft, d.is_refusal, d.cited_ids, d.rule_ids, d.category,
-                      d.key_name, f.action, f.final_text, f.reason
+            """SELECT d.draft_id, d.created_at, d.status, d.shop, d.query, d.draft, d.is_refusal, d.cited_ids,
+                      d.rule_ids, d.category, d.key_name, f.action, f.final_text, f.reason, f.revision
                FROM drafts d LEFT JOIN feedback f ON f.id = (
                    SELECT MAX(id) FROM feedback WHERE feedback.draft_id = d.draft_id)
                ORDER BY d.created_at, d.draft_id"""

@@ -96,6 +96,13 @@ class Keys(Database):
         )
         return [ApiKey(r["key_id"], r["name"], r["created_at"], r["revoked_at"], _role(r["role"])) for r in rows]
 
+    def key_by_id(self, key_id: str) -> KeyCheck | None:
+        """The key with ``key_id`` (a session holds the id, never the secret): ``ok`` or ``revoked``; None if none."""
+        row = self.conn().execute("SELECT name, revoked_at, role FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+        if row is None:
+            return None
+        return KeyCheck("revoked" if row["revoked_at"] else "ok", row["name"], _role(row["role"]))
+
     def verify_key(self, token: str) -> KeyCheck:
         """Whether ``token`` is an active key, and whose (constant-time comparison)."""
         parts = split_key(token)
