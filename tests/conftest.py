@@ -30,7 +30,15 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KEFU_DATA_DIR", str(data))
     monkeypatch.setenv("KEFU_CORPUS_DIR", str(REPO_ROOT / "corpus"))
-    for name in ("KEFU_LLM_BASE_URL", "KEFU_LLM_API_KEY", "KEFU_CHROMA_HOST", "KEFU_BACKEND", "OPENAI_API_KEY"):
+    for name in (
+        "KEFU_LLM_BASE_URL",
+        "KEFU_LLM_API_KEY",
+        "KEFU_CHROMA_HOST",
+        "KEFU_BACKEND",
+        "OPENAI_API_KEY",
+        "KEFU_WORKSPACE",
+        "KEFU_PROMPTS_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
