@@ -49,12 +49,48 @@ def _jieba(userdict: Path) -> jieba.Tokenizer:
     return tokenizer
 
 
-class Tokenizer:
-    """jieba search-mode words and single characters of the matching form, without stopwords."""
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
 
-    def __init__(self, data_dir: Path, chars: bool = True) -> None:
+
+@lru_cache(maxsize=65536)
+def _syllable(ch: str) -> str:
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(ch, style=Style.NORMAL)[0]
+
+
+def pinyin_bigrams(form: str) -> list[str]:
+    """Toneless pinyin of each pair of adjacent CJK characters: 包由 and 包邮 both give py:bao_you."""
+    out: list[str] = []
+    run: list[str] = []
+    for ch in [*form, " "]:
+        if _CJK_CHAR.match(ch):
+            run.append(_syllable(ch))
+            continue
+        out.extend(f"py:{a}_{b}" for a, b in zip(run, run[1:], strict=False))
+        run = []
+    return out
+
+
+def _has_pinyin() -> bool:
+    try:
+        import pypinyin  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Tokenizer:
+    """jieba search-mode words, single characters and pinyin bigrams of the matching form, no stopwords.
+
+    Pinyin bigrams make a homophone typo (包由, 尺马, 优会券) share tokens with the word meant
+    (包邮, 尺码, 优惠券); without pypinyin installed, characters and words only.
+    """
+
+    def __init__(self, data_dir: Path, chars: bool = True, pinyin: bool | None = None) -> None:
         self.data_dir = data_dir
         self.chars = chars
+        self.pinyin = _has_pinyin() if pinyin is None else pinyin
         self._stop: frozenset[str] | None = None
 
     def __call__(self, text: str) -> list[str]:
@@ -64,7 +100,10 @@ class Tokenizer:
         words = _jieba(self.data_dir / "userdict.txt").lcut_for_search(form)
         if self.chars:
             words += [ch for ch in form if len(ch) == 1 and _WORD.match(ch) and not ch.isascii()]
-        return [w for w in words if w not in self._stop and _WORD.search(w)]
+        words = [w for w in words if w not in self._stop and _WORD.search(w)]
+        if self.pinyin:
+            words += pinyin_bigrams(form)
+        return words
 
 
 def script_document(script: Script) -> Doc:
