@@ -17,6 +17,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,7 @@ def pinyin_bigrams(form: str) -> list[str]:
         if _CJK_CHAR.match(ch):
             run.append(_syllable(ch))
             continue
-        out.extend(f"py:{a}_{b}" for a, b in zip(run, run[1:], strict=False))
+        out.extend(f"py:{a}_{b}" for a, b in pairwise(run))
         run = []
     return out
 
