@@ -52,7 +52,7 @@ def hash_index(monkeypatch: pytest.MonkeyPatch) -> None:
         return get_retriever(settings, workspace, mode, embedder=HashEmbedder())
 
     monkeypatch.setattr(pipeline, "get_retriever", fast)
-    pipeline._drafters.clear()
+    monkeypatch.setattr(pipeline, "_drafters", {})  # no Drafter cached by another test
 
 
 def test_each_turn_arrives_oldest_first(calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
