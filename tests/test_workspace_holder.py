@@ -259,3 +259,18 @@ def test_one_holder_per_workspace_in_a_process(root: Path) -> None:
 
 def test_errors_of_the_holder_are_kefu_errors() -> None:
     assert issubclass(WorkspaceError, KefuError)
+
+
+def test_a_vanished_corpus_directory_keeps_the_last_good_snapshot(root: Path) -> None:
+    """A checkout or deploy that moves the directory away for a moment is a problem, never an outage."""
+    holder = WorkspaceHolder(root, interval_s=3600)
+    good = holder.current()
+    (root / "corpus").rename(root / "corpus.moving")
+    assert holder.refresh() is False
+    assert holder.current() is good
+    assert holder.degraded
+    assert any("corpus" in p for p in holder.problems), holder.problems
+    (root / "corpus.moving").rename(root / "corpus")
+    holder.refresh()
+    assert not holder.degraded
+    assert holder.current().version == good.version
