@@ -8,7 +8,7 @@ import pytest
 
 from agent.cli import main
 from agent.config import REPO_ROOT
-from agent.errors import NotFoundError
+from agent.errors import NotFoundError, UnknownShopError
 from agent.guardrails import check as check_with
 from agent.shoptools import phrases, welcome
 from agent.types import Verdict
@@ -83,3 +83,18 @@ def test_cli_phrases_and_welcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert "木夕天猫旗舰店" in capsys.readouterr().out
     assert main(["welcome", "--shop", "nope"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["s" * 300, "../shops/default", "default.yaml", ""])
+def test_a_long_or_malformed_shop_name_is_an_unknown_shop(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(UnknownShopError) as err:
+        welcome(SHIPPED, name)
+    assert len(err.value.message) < 200
+    assert "default" in err.value.message  # the known shops are named
+    with pytest.raises(UnknownShopError):
+        phrases(SHIPPED, name)
+    if name:
+        assert main(["welcome", "--shop", name]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1
+        assert "Traceback" not in captured.err
