@@ -115,8 +115,8 @@ def chroma_server(tmp_path: Path) -> Iterator[Chroma]:
 
 def test_two_instances_behave_as_one(tmp_path: Path, chroma_server: Chroma) -> None:
     env = {"KEFU_CHROMA_HOST": "127.0.0.1", "KEFU_CHROMA_PORT": str(chroma_server.port)}
-    a = start_server(tmp_path, **env)
-    b = start_server(tmp_path, **env)
+    a = start_server(tmp_path, env)
+    b = start_server(tmp_path, env)
     try:
         store = a.store()
         key = store.create_key("shared")  # created once, through one store

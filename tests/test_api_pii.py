@@ -39,7 +39,7 @@ def llm() -> Iterator[FakeOpenAIServer]:
 @pytest.fixture(scope="module")
 def pii_server(tmp_path_factory: pytest.TempPathFactory, llm: FakeOpenAIServer) -> Iterator[ApiServer]:
     env = {"KEFU_LLM_BASE_URL": llm.base_url, "KEFU_LLM_API_KEY": FAKE_KEY, "KEFU_LLM_MODEL": FAKE_MODEL}
-    running = start_server(tmp_path_factory.mktemp("pii"), log_level="info", **env)
+    running = start_server(tmp_path_factory.mktemp("pii"), env, log_level="info")
     yield running
     running.stop()
 

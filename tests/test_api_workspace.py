@@ -42,7 +42,7 @@ def test_broken_saves_keep_serving_the_last_good_snapshot(tmp_path: Path) -> Non
         "KEFU_PROMPTS_DIR": str(root / "prompts"),
     }
     (tmp_path / "data").mkdir()
-    server = start_server(tmp_path / "data", **env)
+    server = start_server(tmp_path / "data", env)
     statuses: Counter[int] = Counter()
     stop = threading.Event()
     target = root / SCRIPT_FILE
