@@ -181,3 +181,14 @@ def test_a_workspace_without_any_prompt_names_the_missing_prompt(tmp_path: Path,
     workspace, problems = validate_workspace(root)
     assert any("draft.v1.yaml" in p and "missing" in p for p in problems), problems
     assert workspace is None
+
+
+def test_init_over_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "shop"
+    target.write_text("not a directory", encoding="utf-8")
+    code, _, err = run(capsys, "init", str(target))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "internal error" not in err
+    assert str(target) in err
+    assert target.read_text(encoding="utf-8") == "not a directory"
