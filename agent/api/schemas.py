@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
+from agent.drafting.backends import backend_names
 from agent.types import Citation, Finding, Order, Turn
 
 MAX_SHOP_CHARS = 64
@@ -47,10 +48,20 @@ class DraftIn(_Body):
 
     query: StrictStr = Field(description="The customer's message.")
     shop: StrictStr = Field(default="default", max_length=MAX_SHOP_CHARS, description="Shop profile name.")
-    backend: Literal["script", "openai"] | None = Field(default=None, description="Default: openai when configured.")
+    backend: StrictStr | None = Field(
+        default=None, max_length=64, description="A registered drafting backend; default: the LLM when configured."
+    )
     order: Order | None = None
     turns: list[Turn] = Field(default_factory=list, max_length=MAX_TURNS, description="Earlier turns, oldest first.")
     id: StrictStr | StrictInt | None = Field(default=None, description="Echoed back, for the caller's bookkeeping.")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, backend: str | None) -> str | None:
+        names = backend_names()
+        if backend is not None and backend not in names:
+            raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(names)} (or omit it)")
+        return backend
 
     @field_validator("turns")
     @classmethod

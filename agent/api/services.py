@@ -16,7 +16,7 @@ from typing import Any
 from agent.api.limits import DraftSlots, Limits, RateLimiter
 from agent.api.schemas import CheckIn, DraftIn
 from agent.api.shapes import verdict_json
-from agent.config import Settings
+from agent.config import BACKENDS_DEFAULT, LLM_BACKEND, Settings
 from agent.drafting.pipeline import Drafter, drafter_for
 from agent.errors import InputError, KefuError
 from agent.guardrails import check
@@ -66,7 +66,7 @@ class Services:
         try:
             workspace = self.workspace()
             text = workspace.corpus.scripts[0].questions[0]
-            draft = self.drafting().draft(Message(text=text), "script")
+            draft = self.drafting().draft(Message(text=text), BACKENDS_DEFAULT)
             check(draft.text, rules=workspace.tone, query=text)
         except Exception as exc:  # reported by /readyz and retried there; the server still starts
             self.warm_problem = f"{exc.code}: {exc.message}" if isinstance(exc, KefuError) else repr(exc)
@@ -122,8 +122,10 @@ class Services:
 
     def draft(self, body: DraftIn, key_name: str | None) -> dict[str, Any]:
         """Draft a reply to the masked message, store it, and return the API's draft JSON."""
-        if body.backend == "openai" and not self.settings.llm_configured:
-            raise InputError("backend 'openai' is not configured on this server: omit backend or use 'script'")
+        if body.backend == LLM_BACKEND and not self.settings.llm_configured:
+            raise InputError(
+                f"backend {LLM_BACKEND!r} is not configured on this server: omit backend or use {BACKENDS_DEFAULT!r}"
+            )
         redactor = self.redactor()
         message, kinds = masked_message(body, redactor)
         draft = self.drafting().draft(message, body.backend)
