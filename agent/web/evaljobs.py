@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 MAX_JOBS = 20
 
 
+def _headline(entry: Any) -> float | None:
+    """A summary entry's headline: its ``value`` (median metrics) when it has one, else its mean."""
+    if not isinstance(entry, dict):
+        return None
+    value = entry.get("value", entry.get("mean"))
+    return float(value) if isinstance(value, int | float) else None
+
+
 @dataclass
 class Job:
     job_id: str
@@ -136,7 +144,7 @@ class EvalJobs:
                     "started_at": summary.get("started_at", ""),
                     "cases": summary.get("cases", 0),
                     "needs_review": summary.get("needs_review", 0),
-                    "headline": {k: (metrics.get(k) or {}).get("mean") for k in ("rouge_l", "tone", "hit_at_k")},
+                    "headline": {k: _headline(metrics.get(k)) for k in ("rouge_l", "tone", "hit_at_k")},
                 }
             )
         out.sort(key=lambda r: (str(r["started_at"]), str(r["run_id"])), reverse=True)

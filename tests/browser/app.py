@@ -160,6 +160,12 @@ def older_run(runs_dir: Path, run_id: str) -> str:
     for entry in first["metrics"].values():
         if isinstance(entry.get("value"), (int, float)):
             entry["value"] = 1.0
+    for name, entry in summary["metrics"].items():
+        values = [c["metrics"][name]["value"] for c in cases if c["metrics"].get(name, {}).get("value") is not None]
+        if values:
+            entry["mean"] = sum(values) / len(values)
+            if "value" in entry:  # the headline the summary carries beside the mean
+                entry["value"] = entry["mean"]
     (target / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
     lines = [json.dumps(c, ensure_ascii=False) for c in cases]
     (target / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -105,6 +105,7 @@ def test_agent_drafts_edits_and_sends(
     page.get_by_test_id("draft-text").fill(draft + BROKEN)
     page.wait_for_selector("[data-testid=finding][data-rule=contains_danshi]")
     assert page.locator("#backdrop mark").first.inner_text() == "但是"
+    expect(page.get_by_test_id("fix-text")).to_contain_text("不过")  # the guardrail's safe rewrite, one click away
     shoot(page, artifacts, "agent-finding", chromium, server, outside, prepare=_mobile_finding(draft))
 
     # and the rewrite that fixes it: the finding goes
@@ -210,6 +211,7 @@ def test_supervisor_runs_an_eval_and_compares_two_runs(
     assert cases.count() >= 2
     assert cases.first.get_attribute("data-worse") == "true"  # the case that got worse comes first
     assert cases.first.get_by_test_id("case-diff").locator("ins, del").count() >= 1
+    assert page.get_by_test_id("compare-metrics").locator("tr.bad").count() >= 1  # rouge_l fell past its limit
     shoot(page, artifacts, "compare", chromium, server, outside)
 
     page.get_by_test_id("compare-show").select_option("worse")

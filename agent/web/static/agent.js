@@ -75,7 +75,10 @@
     try {
       const query = form.elements.query.value || null;
       const verdict = await call("POST", "/check", { draft: text.value, query });
-      if (seq === checkSeq) paint(verdict.violations);
+      if (seq !== checkSeq) return;
+      paint(verdict.violations);
+      $("fix").hidden = !verdict.fixed;
+      $("fix-text").textContent = verdict.fixed || "";
     } catch (err) {
       if (seq === checkSeq) $("check-state").textContent = T.failed + err.message;
     }
@@ -92,8 +95,15 @@
     $("reject").disabled = done;
   }
 
+  $("apply-fix").addEventListener("click", () => {
+    text.value = $("fix-text").textContent;
+    text.dispatchEvent(new Event("input"));
+  });
+
   text.addEventListener("input", () => {
-    paint([]);
+    paint([]); // the old spans no longer fit the text: unmarked until the check answers
+    $("check-state").textContent = T.checking;
+    $("fix").hidden = true;
     updateButtons();
     clearTimeout(checkTimer);
     checkTimer = setTimeout(recheck, 300);

@@ -46,6 +46,7 @@
     event.preventDefault();
     const body = { suite: form.elements.suite.value };
     if (form.elements.limit.value) body.limit = Number(form.elements.limit.value);
+    if (form.elements.backend.value) body.backend = form.elements.backend.value;
     try {
       const job = await call("POST", "/eval/runs", body);
       show(job);
