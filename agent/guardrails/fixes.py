@@ -24,13 +24,15 @@ Span = tuple[str, int, int]  # rule, normalised start, normalised end
 
 def table_edits(
     rules: RuleSet, norm: Normalized, flagged: dict[str, list[tuple[int, int]]]
-) -> tuple[list[Edit], list[Span]]:
-    """Per finding, the first fix-table match of its rule that overlaps it; and the findings with none.
+) -> tuple[list[Edit], list[Edit], list[Span]]:
+    """Per finding, the first fix-table match of its rule that overlaps it, as an edit of the original
+    and of the normalised text; and the findings with none.
 
     Only the text around each finding is searched (fix entries are short phrases). An entry
     whose match holds a fact (a number, a courier, a time word) is not used: the fix would drop it.
     """
     edits: list[Edit] = []
+    normal: list[Edit] = []
     missing: list[Span] = []
     text = norm.text
     reach = 2 * rules.window
@@ -51,8 +53,10 @@ def table_edits(
                 missing.append((rule, start, end))
                 continue
             done = match.end()
-            edits.append((*norm.cover(*match.span()), table.replacements[str(match.lastgroup)]))
-    return edits, missing
+            replacement = table.replacements[str(match.lastgroup)]
+            edits.append((*norm.cover(*match.span()), replacement))
+            normal.append((*match.span(), _normal(replacement, rules.max_run)))
+    return edits, normal, missing
 
 
 def opener_edit(rules: RuleSet, norm: Normalized) -> Edit:
@@ -74,9 +78,14 @@ def _normal(literal: str, max_run: int) -> str:
     return normalize(literal, max_run).text
 
 
-def opened(rules: RuleSet, norm: Normalized) -> str:
-    """The normalised text of ``norm`` after :func:`opener_edit`, spliced rather than re-normalised."""
-    text = norm.text
+def _opening_end(rules: RuleSet, text: str) -> int:
+    """Where the greeting (or the weak opener after it) ends: where the apology goes."""
+    match = rules.weak_opener.match(text) or rules.greeting.match(text)
+    return match.end() if match is not None else 0
+
+
+def opened(rules: RuleSet, text: str) -> str:
+    """The normalised ``text`` after :func:`opener_edit`, spliced rather than re-normalised."""
     weak = rules.weak_opener.match(text)
     if weak is not None:
         return text[: weak.start(1)] + _normal(rules.apology, rules.max_run) + text[weak.end(1) :]
@@ -88,6 +97,11 @@ def opened(rules: RuleSet, norm: Normalized) -> str:
     return text[:end] + _normal(prefix, rules.max_run) + text[end:]
 
 
+@lru_cache(maxsize=64)
+def _traditional(replacement: str) -> str:
+    return to_traditional(replacement)
+
+
 def apply(text: str, edits: Iterable[Edit], traditional: bool) -> str:
     """Apply non-overlapping edits (the first of two overlapping ones wins)."""
     parts: list[str] = []
@@ -96,7 +110,7 @@ def apply(text: str, edits: Iterable[Edit], traditional: bool) -> str:
         if start < pos:
             continue
         parts.append(text[pos:start])
-        parts.append(to_traditional(replacement) if traditional and replacement else replacement)
+        parts.append(_traditional(replacement) if traditional and replacement else replacement)
         pos = end
     parts.append(text[pos:])
     return "".join(parts)
@@ -115,22 +129,31 @@ def propose(
     ``fix_opener`` asks for the refusal opener; ``passes`` says whether a normalised text passes
     every rule.
     """
-    edits, missing = table_edits(rules, norm, flagged)
+    edits, normal, missing = table_edits(rules, norm, flagged)
     if missing:
         return None, missing
     original = norm.original
     traditional = has_traditional(original)
     if not edits:  # the apology opener alone: its normalised text is a splice, no second normalisation
-        if not fix_opener or not passes(opened(rules, norm)):
+        if not fix_opener or not passes(opened(rules, norm.text)):
             return None, []
         return apply(original, [opener_edit(rules, norm)], traditional), []
-    fixed = apply(original, edits, traditional)
-    edited = normalize(fixed, rules.max_run)
-    edited_text = edited.text
+    edited_text = apply(norm.text, normal, False)  # the normalised edited text, spliced
+    first = min(start for start, _, _ in normal)
     if fix_opener and rules.opener.match(edited_text) is None:
-        # On the edited text, so that the greeting it keeps is the one it ends up with.
-        fixed = apply(fixed, [opener_edit(rules, edited)], traditional)
-        edited_text = opened(rules, edited)
+        if _opening_end(rules, edited_text) > first or _opening_end(rules, norm.text) != _opening_end(
+            rules, edited_text
+        ):
+            # The edits reach into the greeting: place the opener on the edited text itself.
+            fixed = apply(original, edits, traditional)
+            edited = normalize(fixed, rules.max_run)
+            fixed = apply(fixed, [opener_edit(rules, edited)], traditional)
+            edited_text = opened(rules, edited.text)
+        else:
+            fixed = apply(original, [*edits, opener_edit(rules, norm)], traditional)
+            edited_text = opened(rules, edited_text)
+    else:
+        fixed = apply(original, edits, traditional)
     if fixed == original or not passes(edited_text):
         return None, []
     return fixed, []
