@@ -17,15 +17,17 @@ from agent.drafting.fake import ScriptedBackend
 from agent.drafting.pipeline import Drafter, draft_reply
 from agent.errors import BackendError, EmptyMessageError, MessageTooLongError
 from agent.guardrails import check
-from agent.retrieval import HashEmbedder, get_retriever
+from agent.retrieval import HashEmbedder
+from agent.retrieval.service import get_retriever
 from agent.types import Message, Order, Turn
+from agent.workspace import load_workspace
 
 
 @pytest.fixture(scope="module")
 def hash_retriever(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The real hybrid retriever over the real corpus, with the fast fake embedder."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("idx"), corpus_dir=REPO_ROOT / "corpus")
-    yield get_retriever(settings, embedder=HashEmbedder())
+    yield get_retriever(settings, load_workspace(REPO_ROOT), embedder=HashEmbedder())
 
 
 @pytest.fixture
@@ -73,7 +75,7 @@ def test_a_short_statement_after_an_answered_question_is_context_not_a_question(
     # Something longer that asks nothing is not waved through as context.
     unknown = drafter.draft(Message(text="你们默认发什么快递？qwzx plmk vbnr"), backend="script")
     assert unknown.status == "needs_review"
-    assert "1 question(s) had no fitting script" in unknown.notes
+    assert "1 question(s) without a script sure to fit" in unknown.notes
 
 
 def test_nothing_fits_hands_over_for_review(drafter: Drafter) -> None:
@@ -101,7 +103,9 @@ def test_empty_and_oversized_messages_are_clear_errors(drafter: Drafter) -> None
 
 
 def test_a_safely_fixable_llm_draft_is_fixed_without_a_revision(drafter: Drafter) -> None:
-    backend = scripted(drafter, Proposal("亲亲，我们不能便宜，但是可以送小礼物。", False, []))
+    backend = scripted(
+        drafter, Proposal("亲亲，非常抱歉，价格是统一的，但是满额可以送小礼物。", True, ["bargaining.ask_discount"])
+    )
     draft = drafter.draft(Message(text="能便宜点吗"), backend="openai")
     assert backend.calls == ["draft"]
     assert draft.status == "ok"
@@ -113,7 +117,7 @@ def test_a_violating_llm_draft_is_revised_until_clean(drafter: Drafter) -> None:
     backend = scripted(
         drafter,
         Proposal("这个我们做不到，价格太低了。", True, ["bargaining.ask_discount"]),
-        Proposal("亲，非常抱歉，价格是统一的，满额可以送小礼物。", True, []),
+        Proposal("亲，非常抱歉，价格是统一的，满额可以送小礼物。", True, ["bargaining.ask_discount"]),
     )
     draft = drafter.draft(Message(text="能便宜点吗"), backend="openai")
     assert backend.calls == ["draft", "revise"]
@@ -166,9 +170,7 @@ def test_a_delivered_order_never_gets_a_ship_today_reply(drafter: Drafter) -> No
     delivered = Order(status="delivered")
     draft = drafter.draft(Message(text="今天能发货吗", order=delivered), backend="script")
     corpus_ids = {c.id for c in draft.citations}
-    from agent.corpus import corpus_for
-
-    scripts = corpus_for(get_settings().corpus_dir).by_id()
+    scripts = load_workspace(REPO_ROOT).scripts_by_id
     for sid in corpus_ids:
         assert not scripts[sid].conditions.status or "delivered" in scripts[sid].conditions.status
 
@@ -225,7 +227,7 @@ def test_draft_reply_is_the_public_entry_point(hash_retriever: object, monkeypat
     from agent.drafting import pipeline
 
     monkeypatch.setattr(pipeline, "_drafters", {})
-    monkeypatch.setattr(pipeline.Drafter, "retriever", lambda self: hash_retriever)
+    monkeypatch.setattr(pipeline.Drafter, "retriever", lambda self, workspace: hash_retriever)
     draft = draft_reply("在吗")
     assert draft.backend == "script"
     assert draft.status == "ok"
@@ -240,7 +242,7 @@ def test_cli_jsonl_keeps_order_and_survives_bad_lines(
     from agent.drafting import pipeline
 
     monkeypatch.setattr(pipeline, "_drafters", {})
-    monkeypatch.setattr(pipeline.Drafter, "retriever", lambda self: hash_retriever)
+    monkeypatch.setattr(pipeline.Drafter, "retriever", lambda self, workspace: hash_retriever)
     lines = [
         json.dumps({"id": "a", "query": "能便宜点吗"}, ensure_ascii=False),
         "{not json",

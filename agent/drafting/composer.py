@@ -73,6 +73,9 @@ class ComposerStyle(BaseModel):
     fit: FitModel | None = None
     # Topics set by the customer's earlier turns: a follow-up is answered within them.
     topics: list[Topic] = Field(default_factory=list)
+    # Regular expressions for what a draft claims (amounts, discounts, dates, times, promised
+    # days): agent.drafting.grounding checks each against the cited scripts, shop and order.
+    claims: list[str] = Field(default_factory=list)
     # A question this short that no script surely answers, right after an answered one, is read
     # with it (能发顺丰吗 要加多少钱): the earlier answer covers it.
     followon_chars: int = Field(default=0, ge=0)

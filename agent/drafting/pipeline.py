@@ -8,6 +8,9 @@ context rules, redaction, emergency rules, prompts) from start to end.
 The guard loop: check; apply the guardrail's safe fix; while findings remain and the backend
 can revise, ask it (at most ``MAX_REVISIONS`` rounds); a draft that still has findings, or that
 its backend marked, is returned as ``needs_review`` with its findings. Never ``ok`` with findings.
+Then the grounding check (:mod:`agent.drafting.grounding`): cited ids that were not retrieved are
+dropped and flagged, every claim must be held by a cited script, the shop or the order, and an
+LLM's citations must fit each question; any failure is a finding and the draft needs review.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from agent.config import BACKENDS_DEFAULT, LLM_BACKEND, Settings, get_settings
 from agent.context import contradicts, fits_explicitly, retrieval_text
 from agent.drafting.backends import create_backend
 from agent.drafting.base import Backend, Candidate, Grounding, Proposal, Question, Reviser
+from agent.drafting.grounding import GroundingCheck, check_grounding
 from agent.emergency import EMERGENCY_PREFIX, EmergencyRule, active_match
 from agent.errors import BackendError, EmptyMessageError, InputError, MessageTooLongError
 from agent.guardrails import check
@@ -172,7 +176,9 @@ class Drafter:
                     proposal = composer.draft(grounding)
             with clock("guard"):
                 proposal, verdict = self._guard(grounding, proposal, chosen, clock, workspace)
-        return self._assemble(grounding, proposal, verdict, chosen, fallback_reason, notes, clock)
+                decides_fit = chosen.name == BACKENDS_DEFAULT  # the composer decided fit itself
+                grounded = check_grounding(grounding, proposal, workspace.style, decides_fit)
+        return self._assemble(grounding, proposal, verdict, chosen, fallback_reason, notes, clock, grounded)
 
     def _guard(
         self, grounding: Grounding, proposal: Proposal, backend: Backend, clock: _Clock, workspace: Workspace
@@ -224,6 +230,7 @@ class Drafter:
         fallback_reason: str | None,
         notes: list[str],
         clock: _Clock,
+        grounded: GroundingCheck | None = None,
     ) -> Draft:
         by_id = {c.script.id: c for c in grounding.scripts()}
         citations = [
@@ -231,8 +238,9 @@ class Drafter:
             for sid in dict.fromkeys(proposal.cited_ids)
             if sid in by_id
         ]
-        findings: list[Finding] = list(verdict.findings)
-        ok = verdict.ok and not proposal.needs_review
+        grounded = grounded or GroundingCheck()
+        findings: list[Finding] = [*verdict.findings, *grounded.findings]
+        ok = verdict.ok and not proposal.needs_review and grounded.ok
         return Draft(
             text=proposal.text,
             is_refusal=verdict.is_refusal or proposal.is_refusal,
@@ -241,7 +249,7 @@ class Drafter:
             findings=findings,
             backend=backend.name,
             fallback_reason=fallback_reason,
-            notes=[*notes, *proposal.notes],
+            notes=[*notes, *proposal.notes, *grounded.notes],
             timings_ms=dict(clock.timings),
         )
 

@@ -39,6 +39,7 @@ from agent.text import Normalized
 
 if TYPE_CHECKING:
     from agent.evaluation.dataset import GoldenCase
+    from agent.guardrails.rules import RuleSet
     from agent.retrieval.embedder import Embedder
 
 __all__ = ["Score", "bleu", "chrf", "fact_form", "lcs_length", "rouge_l", "surface", "zh_tokens"]
@@ -111,11 +112,16 @@ def must_not(text: str, phrases: Sequence[str]) -> Score:
 # --- behaviour -----------------------------------------------------------------------------
 
 
-def tone(text: str, query: str | None = None, declared_refusal: bool | None = None) -> Score:
-    """1 when the guardrail finds nothing in the draft; the reason lists each finding and its span."""
-    from agent.guardrails import check
+def tone(
+    text: str, query: str | None = None, declared_refusal: bool | None = None, rules: RuleSet | None = None
+) -> Score:
+    """1 when the guardrail finds nothing in the draft; the reason lists each finding and its span.
 
-    verdict = check(text, query=query, declared_refusal=declared_refusal)
+    ``rules`` is the workspace's tone rules (the run passes its own); None: the repository's.
+    """
+    from agent.guardrails import check, default_rules
+
+    verdict = check(text, rules=rules or default_rules(), query=query, declared_refusal=declared_refusal)
     if not verdict.findings:
         return Score(1.0, "no findings")
     reason = "; ".join(f"{f.rule} at {f.start}-{f.end} {f.text!r}" for f in verdict.findings)
@@ -200,6 +206,7 @@ class Context:
     embedder: Embedder | None = None
     k: int = 5
     judge: Judge | None = None
+    rules: RuleSet | None = None  # the workspace's tone rules
     lock: threading.Lock = field(default_factory=threading.Lock)
     vectors: dict[str, list[float]] = field(default_factory=dict)
 
@@ -246,7 +253,7 @@ def _must_not(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
 
 
 def _tone(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
-    return tone(out.text, case.message, out.is_refusal)
+    return tone(out.text, case.message, out.is_refusal, ctx.rules)
 
 
 def _refusal(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
@@ -285,7 +292,7 @@ def _ok_precision(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
 def _correct(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
     missing = missing_facts(out.text, case.must_include)
     forbidden = present_phrases(out.text, case.must_not)
-    clean = tone(out.text, case.message, out.is_refusal).value == 1.0
+    clean = tone(out.text, case.message, out.is_refusal, ctx.rules).value == 1.0
     agrees = out.is_refusal == case.expect_refusal
     return correct(out.cited_ids, case.question_groups(), missing, forbidden, clean, agrees)
 

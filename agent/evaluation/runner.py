@@ -231,7 +231,10 @@ def _context(variant: _Variant, names: list[str], options: RunOptions) -> Contex
 
         embedder = make_embedder(variant.settings)
     judge = make_judge(variant.judge_llm, variant.suite.judge_prompt) if variant.judge_llm else None
-    return Context(embedder=embedder, k=variant.suite.k, judge=judge)
+    from agent.workspace import workspace_for
+
+    rules = workspace_for(variant.settings).tone
+    return Context(embedder=embedder, k=variant.suite.k, judge=judge, rules=rules)
 
 
 def _vector_file(variant: _Variant, ctx: Context, options: RunOptions) -> Path | None:
