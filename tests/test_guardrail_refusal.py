@@ -41,3 +41,17 @@ def test_without_the_question_an_answer_is_no_refusal(rules: RuleSet) -> None:
     for probe in probes():
         if not probe["is_refusal"]:
             assert not check(probe["draft"], rules=rules).is_refusal, probe["id"]
+
+
+LEXICAL = Path(__file__).parent / "data" / "guardrail_lexical_probes.jsonl"
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [json.loads(line) for line in LEXICAL.read_text(encoding="utf-8").splitlines() if line.strip()],
+    ids=lambda p: p["id"],
+)
+def test_lexical_probes_from_the_policy_lists(probe: dict[str, Any], rules: RuleSet) -> None:
+    """Address, endings and first-person refusals POLICY.md names, beside their near misses."""
+    found = sorted({f.rule for f in check(probe["draft"], rules=rules).findings})
+    assert found == sorted(probe["labels"]), probe["note"]
