@@ -116,3 +116,16 @@ def test_the_console_script_returns_the_exit_code(tmp_path: Path) -> None:
     found = subprocess.run([str(kefu), "check", "亲，但是"], capture_output=True, text=True, timeout=60)
     clean = subprocess.run([str(kefu), "check", "亲，您好"], capture_output=True, text=True, timeout=60)
     assert (found.returncode, clean.returncode) == (1, 0), found.stderr
+
+
+def test_kefu_check_imports_nothing_of_retrieval_or_chroma() -> None:
+    code = (
+        "import sys\n"
+        "from agent.cli import main\n"
+        "main(['check', '亲，您好'])\n"
+        "heavy = ('chromadb', 'langchain', 'agent.retrieval', 'agent.drafting', 'jieba', 'openai', 'fastapi')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    python = REPO_ROOT / ".venv" / "bin" / "python"
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
