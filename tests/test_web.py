@@ -439,3 +439,11 @@ def test_the_stdlib_signer_stands_in_for_itsdangerous(monkeypatch: pytest.Monkey
         fallback.URLSafeTimedSerializer("other", salt="s").loads(token)
     with pytest.raises(fallback.BadSignature):
         signer.loads(token, max_age=-1)
+
+
+def test_prompt_versions_pair_by_family() -> None:
+    from agent.web.eval_routes import default_pair
+
+    assert default_pair(["draft.v1", "draft.v2", "draft.v10", "judge.v1"]) == ("draft.v2", "draft.v10")
+    assert default_pair(["draft.v1", "judge.v1"]) == ("draft.v1", "draft.v1")
+    assert default_pair([]) == ("", "")

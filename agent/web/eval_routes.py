@@ -153,13 +153,27 @@ async def compare_page(
 # --- prompt versions ----------------------------------------------------------------------------
 
 
+def default_pair(names: list[str]) -> tuple[str, str]:
+    """The two newest versions of the first prompt that has two (``draft.v1``, ``draft.v2``), else one name twice."""
+    families: dict[str, list[str]] = {}
+    for name in names:
+        family, _, version = name.rpartition(".v")
+        families.setdefault(family if version.isdigit() else name, []).append(name)
+    for versions in families.values():
+        if len(versions) > 1:
+            ordered = sorted(versions, key=lambda n: int(n.rpartition(".v")[2]))
+            return ordered[-2], ordered[-1]
+    return (names[0], names[0]) if names else ("", "")
+
+
 @router.get(f"{PREFIX}/prompts")
 async def prompts_page(request: Request, a: str = "", b: str = "") -> Response:
     signed_in(request, "supervisor")
     ws = await run_in_threadpool(state(request).workspace)
     names = sorted(ws.prompts)
-    a = a if a in ws.prompts else (names[0] if names else "")
-    b = b if b in ws.prompts else (names[1] if len(names) > 1 else a)
+    default_a, default_b = default_pair(names)
+    a = a if a in ws.prompts else default_a
+    b = b if b in ws.prompts else default_b
     rows: list[Any] = []
     if a and b:
         text_a = ws.prompts[a].path.read_text(encoding="utf-8")
