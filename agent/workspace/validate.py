@@ -84,9 +84,9 @@ def _shared_trigger(ka: list[str], kb: list[str], a: object, b: object) -> bool:
 
 
 def prompt_problems(ws: Workspace) -> Iterator[str]:
-    """The prompts the drafting backends need are present."""
+    """The prompts the LLM backend needs are present (else an LLM draft would fail at request time)."""
     for name in ("draft.v1", "revise.v1"):
-        if ws.prompts and name not in ws.prompts:
+        if name not in ws.prompts:
             yield f"{ws.prompts_dir / (name + '.yaml')}: missing: the LLM backend needs it"
 
 
