@@ -54,8 +54,9 @@ def server(bench: Bench) -> Iterator[Server]:
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (make browser-deps)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=15_000)  # a loaded 2-core CI box: the debounced check can take a while
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield browser
@@ -80,7 +81,7 @@ def new_page(chromium: Any, server: Server, outside: Outside, width: str = "desk
     """A page in a fresh context (no cookies) that can reach only ``server``."""
     w, h = WIDTHS[width]
     context = chromium.new_context(viewport={"width": w, "height": h}, locale="zh-CN")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)
 
     def guard(route: Any) -> None:
         if route.request.url.startswith(server.url):
