@@ -4,11 +4,14 @@ Starts ``kefu serve`` in a subprocess (its store in a temporary data dir, the in
 ``settings.index_dir`` so it is embedded only once), creates keys, warms up, then runs:
 
 1. ``/v1/check`` and ``/v1/drafts`` alone (script backend), one key per connection;
-2. ``/v1/drafts`` again while six anonymous ``/readyz`` loops run: the throughput side by side
-   (goal: >= 90% of 1.);
-3. a normal client drafting short messages at a steady pace while four clients, each with its own
-   key, send maximal messages (``KEFU_MAX_MESSAGE_CHARS`` characters) back to back: the normal
-   draft's p99 side by side with 1.'s (goal: <= 300 ms). The abusive clients wait ``Retry-After``
+2. ``/v1/drafts`` alone and while six anonymous ``/readyz`` loops run, side by side
+   (goal: >= 90% of the throughput alone);
+3. a normal client drafting short messages at a steady pace, alone and while four clients, each
+   with its own key, send maximal messages (``KEFU_MAX_MESSAGE_CHARS`` characters) back to back:
+   the normal draft's p99 side by side (goal: <= 300 ms).
+
+Each side-by-side pair runs in ``--rounds`` interleaved rounds (alone, beside, alone, ...), so
+load from other processes on the machine falls on both sides alike. The abusive clients wait ``Retry-After``
    on a 429 (``--abusers-ignore-retry-after`` to hammer instead); their 200s and 429s are printed.
 
 Every normal request must answer 200: any other answer counts as an error and makes the exit
@@ -262,48 +265,67 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: flo
     raise SystemExit(f"kefu serve not ready after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-def abuse(
-    port: int,
-    keys: list[str],
-    check: list[bytes],
-    drafts: list[bytes],
-    maximal: bytes,
-    args: argparse.Namespace,
-    baseline: Phase,
-) -> list[Phase]:
-    """Phases 2 and 3: drafting beside anonymous /readyz loops, and a normal agent beside maximal messages."""
+def merged(phases: Sequence[Phase]) -> Phase:
+    """Rounds of one condition as one phase: their requests, errors and seconds added up."""
+    whole = Phase(phases[0].path, phases[0].bodies, phases[0].concurrency)
+    for phase in phases:
+        whole.latencies += phase.latencies
+        whole.errors += phase.errors
+        whole.seconds += phase.seconds
+    return whole
+
+
+def abuse(port: int, keys: list[str], drafts: list[bytes], maximal: bytes, args: argparse.Namespace) -> list[Phase]:
+    """Phases 2 and 3, each condition in interleaved rounds (alone, beside, alone, ...), so that the
+    load of other processes on the machine falls on both sides alike."""
     honour = not args.abusers_ignore_retry_after
-    beside_readyz = Phase("/v1/drafts", drafts, args.draft_concurrency)
+    keys, abuser_keys = keys[:-4], keys[-4:]
+    window = args.seconds / args.rounds
+    alone_rounds: list[Phase] = []
+    beside_rounds: list[Phase] = []
+    probes = Load()
     readyz = [("/readyz", None, None)] * 6
-    probes = asyncio.run(
-        under_background(port, readyz, honour, run_phase(beside_readyz, port, keys, args.requests, args.seconds))
-    )
-    report(beside_readyz, " +6 readyz")
-    share = beside_readyz.rate / baseline.rate if baseline.rate else 0.0
+    for _ in range(args.rounds):
+        alone_rounds.append(Phase("/v1/drafts", drafts, args.draft_concurrency))
+        asyncio.run(run_phase(alone_rounds[-1], port, keys, args.requests, window))
+        beside_rounds.append(Phase("/v1/drafts", drafts, args.draft_concurrency))
+        work = run_phase(beside_rounds[-1], port, keys, args.requests, window)
+        for status, n in asyncio.run(under_background(port, readyz, honour, work)).statuses.items():
+            probes.statuses[status] = probes.statuses.get(status, 0) + n
+    alone, beside = merged(alone_rounds), merged(beside_rounds)
+    report(alone, " alone")
+    report(beside, " +6 readyz")
+    share = beside.rate / alone.rate if alone.rate else 0.0
     verdict = "met" if share >= READYZ_SHARE_GOAL else "MISSED"
     print(
-        f"    drafting {baseline.rate:.1f} req/s alone, {beside_readyz.rate:.1f} req/s beside six anonymous /readyz "
-        f"loops ({sum(probes.statuses.values())} probes, {probes.statuses}): {share:.0%} "
-        f"(goal >= {READYZ_SHARE_GOAL:.0%}): {verdict}"
+        f"    drafting {alone.rate:.1f} req/s alone, {beside.rate:.1f} req/s beside six anonymous /readyz loops "
+        f"({sum(probes.statuses.values())} probes, {probes.statuses}), {args.rounds} interleaved rounds each: "
+        f"{share:.0%} (goal >= {READYZ_SHARE_GOAL:.0%}): {verdict}"
     )
 
-    alone = Phase("/v1/drafts", drafts, 1)
-    asyncio.run(paced_client(alone, port, keys[0], args.pace, args.abuse_seconds))
-    report(alone, " paced alone", goal=0)
-    abused = Phase("/v1/drafts", drafts, 1)
-    abusers = [("/v1/drafts", maximal, key) for key in keys[-4:]]
-    got = asyncio.run(
-        under_background(port, abusers, honour, paced_client(abused, port, keys[0], args.pace, args.abuse_seconds))
-    )
+    window = args.abuse_seconds / args.rounds
+    paced_alone: list[Phase] = []
+    paced_abused: list[Phase] = []
+    got = Load()
+    abusers = [("/v1/drafts", maximal, key) for key in abuser_keys]
+    for _ in range(args.rounds):
+        paced_alone.append(Phase("/v1/drafts", drafts, 1))
+        asyncio.run(paced_client(paced_alone[-1], port, keys[0], args.pace, window))
+        paced_abused.append(Phase("/v1/drafts", drafts, 1))
+        work = paced_client(paced_abused[-1], port, keys[0], args.pace, window)
+        for status, n in asyncio.run(under_background(port, abusers, honour, work)).statuses.items():
+            got.statuses[status] = got.statuses.get(status, 0) + n
+    quiet, abused = merged(paced_alone), merged(paced_abused)
+    report(quiet, " paced alone", goal=0)
     report(abused, " paced +4 maximal", goal=0)
     p99 = abused.p99_ms()
     verdict = "met" if p99 <= ABUSED_P99_GOAL_MS and not abused.errors else "MISSED"
     print(
-        f"    normal draft p99 {alone.p99_ms():.1f} ms alone, {p99:.1f} ms beside four clients sending "
+        f"    normal draft p99 {quiet.p99_ms():.1f} ms alone, {p99:.1f} ms beside four clients sending "
         f"{args.max_chars}-character messages ({'waiting' if honour else 'ignoring'} Retry-After; "
         f"their answers {got.statuses}) (goal <= {ABUSED_P99_GOAL_MS:.0f} ms): {verdict}"
     )
-    return [beside_readyz, alone, abused]
+    return [alone, beside, quiet, abused]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--abuse-seconds", type=float, default=20.0, help="how long the abusers run")
     parser.add_argument("--abusers-ignore-retry-after", action="store_true", help="abusers hammer on 429")
     parser.add_argument("--skip-abuse", action="store_true", help="only the plain throughput phases")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per side-by-side comparison")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -349,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(run_phase(phase, port, normal_keys, args.requests, args.seconds))
                 report(phase)
             if not args.skip_abuse:
-                phases += abuse(port, keys, check_bodies, draft_bodies, maximal, args, phases[1])
+                phases += abuse(port, keys, draft_bodies, maximal, args)
         finally:
             proc.terminate()
             proc.wait(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from agent.api import create_app
 from agent.api.limits import DraftSlots, Limits, RateLimitedError, RateLimiter
-from agent.api.middleware import json_depth
+from agent.api.middleware import PROBE_PAUSE_S, PROBES_PER_S, json_depth
+from agent.api.services import LONG_DRAFT_NICE, lower_priority
 from agent.config import Settings
 from agent.drafting.pipeline import Drafter
 from agent.retrieval import FakeRetriever, Hit
@@ -82,6 +84,35 @@ def test_slots_keep_a_lane_for_short_messages() -> None:
         pass
 
 
+def test_long_drafts_rest_between_them() -> None:
+    now = [10.0]
+    slots = DraftSlots(max_drafts=4, max_long=1, long_duty=0.5, clock=lambda: now[0])
+    with slots.slot(long=True):
+        now[0] += 2.0  # a long draft that took two seconds
+    with pytest.raises(RateLimitedError) as raised, slots.slot(long=True):
+        pass
+    assert raised.value.retry_after_s == pytest.approx(2.0)
+    with slots.slot(long=False):  # short drafts never rest
+        pass
+    now[0] += 2.0
+    with slots.slot(long=True):
+        pass
+
+
+def test_anonymous_probes_in_a_loop_are_paced(made: list[TestClient]) -> None:
+    client, key = client_for(Limits(readyz_interval_s=60))
+    made.append(client)
+    client.get("/readyz", headers={"X-API-Key": key})  # computed once
+    started = time.monotonic()
+    for _ in range(3 * PROBES_PER_S):  # a tight loop: about PROBES_PER_S a second get through unpaused
+        assert client.get("/readyz").status_code == 200
+    assert time.monotonic() - started >= 1.0
+    started = time.monotonic()
+    for _ in range(5):  # keyed callers are never paced
+        assert client.get("/readyz", headers={"X-API-Key": key}).status_code == 200
+    assert time.monotonic() - started < PROBE_PAUSE_S
+
+
 def test_a_long_message_costs_more_of_the_rate(made: list[TestClient]) -> None:
     client, key = client_for(Limits(rate_per_s=0.5, burst=10, chars_per_unit=1000))
     made.append(client)
@@ -126,7 +157,7 @@ def test_readyz_is_cached_and_tells_details_only_to_keyed_callers(made: list[Tes
 
     services.db().writable = counted
     client.app.state.readiness._last = None  # type: ignore[attr-defined]
-    for _ in range(50):
+    for _ in range(25):  # past 20 a second, anonymous probes are paced (see the pacing test)
         assert client.get("/readyz").json() == {"status": "ready"}
     keyed = client.get("/readyz", headers={"Authorization": f"Bearer {key}"}).json()
     assert keyed == {"status": "ready", "checks": {"workspace": "ok", "index": "ok", "store": "ok"}}
@@ -162,3 +193,17 @@ def test_healthz_touches_nothing(made: list[TestClient], monkeypatch: pytest.Mon
 def test_nesting_depth_skips_strings() -> None:
     assert json_depth(b'{"a": [1, {"b": "[[[[\\"]]"}]}') == 3
     assert json_depth(b"[" * 50 + b"]" * 50) == 50
+
+
+def test_long_messages_are_drafted_at_a_lower_priority() -> None:
+    seen: list[int] = []
+
+    def probe() -> None:
+        lower_priority()
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    worker = threading.Thread(target=probe)
+    worker.start()
+    worker.join()
+    assert seen == [os.getpriority(os.PRIO_PROCESS, 0) + LONG_DRAFT_NICE] or seen == [19]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < seen[0]  # this thread is untouched

@@ -4,7 +4,9 @@
   unit, a draft one more per ``chars_per_unit`` characters it asks kefu to read, so a maximal
   message costs about as much as nine short ones.
 * At most ``max_drafts`` drafts run at once in a process, and at most ``max_long_drafts`` of them
-  for messages over ``long_chars``: long messages cannot take every worker from short ones.
+  for messages over ``long_chars``; and long drafts together may keep the process busy for at most
+  ``long_duty`` of the time (after a long draft that took ``d`` seconds the long lane rests
+  ``d * (1 / long_duty - 1)``): long messages cannot take the CPU from short ones.
 
 Past a bound the answer is 429 with ``Retry-After`` (seconds). Settings come from the
 environment (``KEFU_API_RATE_PER_S`` …).
@@ -35,6 +37,7 @@ class Limits(BaseSettings):
     max_drafts: int = Field(default=8, gt=0, description="Drafts running at once in a process.")
     max_long_drafts: int = Field(default=1, gt=0, description="Of those, drafts of long messages.")
     long_chars: int = Field(default=1000, gt=0, description="A message at least this long is long.")
+    long_duty: float = Field(default=0.5, gt=0, le=1, description="Share of the time long drafts may run.")
     readyz_interval_s: float = Field(default=5.0, ge=0, description="How long a readiness result is reused.")
 
 
@@ -82,29 +85,46 @@ class RateLimiter:
 
 @dataclass
 class DraftSlots:
-    """The cap on concurrent drafts, with a smaller lane for long messages."""
+    """The cap on concurrent drafts, with a smaller lane for long messages that also rests between them."""
 
     max_drafts: int
     max_long: int
+    long_duty: float = 1.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _running: int = 0
     _long: int = 0
+    _long_rests_until: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @contextmanager
     def slot(self, long: bool) -> Iterator[None]:
         """Hold one draft slot (a long one when ``long``) for the block; 429 when none is free."""
         with self._lock:
-            if self._running >= self.max_drafts or (long and self._long >= self.max_long):
-                lane = "long-message drafts" if long and self._long >= self.max_long else "drafts"
-                raise RateLimitedError(f"too many {lane} running on this server: retry in a second", 1.0)
+            self._admit(long)
             self._running += 1
             self._long += int(long)
+        started = self.clock()
         try:
             yield
         finally:
             with self._lock:
                 self._running -= 1
                 self._long -= int(long)
+                if long:
+                    ended = self.clock()
+                    rest = (ended - started) * (1 / self.long_duty - 1)
+                    self._long_rests_until = max(self._long_rests_until, ended + rest)
+
+    def _admit(self, long: bool) -> None:
+        if self._running >= self.max_drafts:
+            raise RateLimitedError("too many drafts running on this server: retry in a second", 1.0)
+        if not long:
+            return
+        if self._long >= self.max_long:
+            raise RateLimitedError("too many long-message drafts running on this server: retry in a second", 1.0)
+        wait = self._long_rests_until - self.clock()
+        if wait > 0:
+            raise RateLimitedError(f"long-message drafts are resting on this server: retry in {wait:.1f} s", wait)
 
 
 def draft_cost(chars: int, limits: Limits) -> float:

@@ -1,8 +1,10 @@
 """What every request passes before a route runs: probes answered cheaply, the body's size, encoding, depth.
 
 * ``GET /healthz`` and an anonymous ``GET /readyz`` with a fresh cached result are answered here,
-  before routing, dependency injection and validation: a monitor (or six) probing in a loop costs
-  a fraction of what a routed request costs, and drafting keeps its CPU.
+  before routing, dependency injection and validation. Past :data:`PROBES_PER_S` anonymous probes a
+  second (all callers together) each answer waits :data:`PROBE_PAUSE_S` first, costing no CPU:
+  monitors probing in a tight loop are slowed to a trickle and drafting keeps its CPU, while a
+  real health checker (one probe every few seconds) never waits.
 * A body over ``limit`` bytes is a 413, whether it declares its length or streams.
 * A JSON body that is not UTF-8, or nests deeper than :data:`MAX_DEPTH`, is a 400 ``invalid_json``
   (the JSON parser would otherwise spend its recursion on it).
@@ -10,8 +12,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -116,6 +120,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+PROBES_PER_S = 20
+PROBE_PAUSE_S = 0.25
 _JSON = [(b"content-type", b"application/json")]
 _HEALTHY = json.dumps({"status": "ok"}).encode()
 _NOT_READY = json.dumps({"error": {"code": "not_ready", "message": "not ready"}}).encode()
@@ -128,20 +134,34 @@ class ProbeFastPath:
     def __init__(self, app: ASGIApp, fresh: Callable[[], Ready | None]) -> None:
         self.app = app
         self.fresh = fresh
+        self._tokens = float(PROBES_PER_S)
+        self._stamp = time.monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             path = scope["path"]
             if path == "/healthz":
+                await self._pace()
                 await _send(send, 200, _HEALTHY)
                 return
             if path == "/readyz" and not any(name in _KEY_HEADERS for name, _ in scope["headers"]):
                 ready = self.fresh()
                 if ready is not None:
+                    await self._pace()
                     body = json.dumps({"status": ready.status}).encode() if ready.serving else _NOT_READY
                     await _send(send, 200 if ready.serving else 503, body)
                     return
         await self.app(scope, receive, send)
+
+    async def _pace(self) -> None:
+        """Wait :data:`PROBE_PAUSE_S` when anonymous probes come faster than :data:`PROBES_PER_S`."""
+        now = time.monotonic()
+        self._tokens = min(float(PROBES_PER_S), self._tokens + (now - self._stamp) * PROBES_PER_S)
+        self._stamp = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return
+        await asyncio.sleep(PROBE_PAUSE_S)
 
 
 async def _send(send: Send, status: int, body: bytes) -> None:

@@ -8,8 +8,12 @@ and before anything is logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +30,7 @@ from agent.types import Message, Order, Turn
 from agent.workspace import Workspace, WorkspaceHolder, holder_for
 
 log = logging.getLogger("kefu.api")
+LONG_DRAFT_NICE = 10
 
 
 @dataclass
@@ -41,7 +46,11 @@ class Services:
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(self.limits.rate_per_s, self.limits.burst)
-        self.slots = DraftSlots(self.limits.max_drafts, self.limits.max_long_drafts)
+        # Long messages are drafted by their own threads at a lower CPU priority: short drafts first.
+        self.long_pool = ThreadPoolExecutor(
+            self.limits.max_long_drafts, thread_name_prefix="kefu-long-draft", initializer=lower_priority
+        )
+        self.slots = DraftSlots(self.limits.max_drafts, self.limits.max_long_drafts, self.limits.long_duty)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -60,6 +69,7 @@ class Services:
             holder.stop()
         if self.store is not None:
             self.store.close()
+        self.long_pool.shutdown(wait=False, cancel_futures=True)
 
     def warm(self) -> None:
         """Run one draft and one check, so requests start hot; a failure is reported by /readyz."""
@@ -139,6 +149,12 @@ class Services:
         """The guardrail's verdict on an agent's text, with the current workspace's tone rules."""
         rules = self.workspace().tone
         return verdict_json(check(body.draft, rules=rules, query=body.query, declared_refusal=body.declared_refusal))
+
+
+def lower_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux: per-thread nice 10); elsewhere nothing."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LONG_DRAFT_NICE)
 
 
 def masked_message(body: DraftIn, redactor: Redactor) -> tuple[Message, list[str]]:

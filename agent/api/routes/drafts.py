@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -18,11 +20,16 @@ async def create_draft(body: DraftIn, caller: KeyCaller, svc: Svc) -> JSONRespon
     """Draft a reply to a customer's message; keep ``draft_id`` to send feedback on it.
 
     Personal data in the message is masked before drafting and storage. A long message costs
-    more of the key's rate limit, and only a few long messages are drafted at once (429 + Retry-After).
+    more of the key's rate limit, and only a few long messages are drafted at once, at a lower CPU
+    priority, resting between them (429 + Retry-After).
     """
     chars = body.cost_chars()
     svc.limiter.take(caller.name, draft_cost(chars, svc.limits) - 1)  # one unit was spent by the key check
-    with svc.slots.slot(long=chars >= svc.limits.long_chars):
+    long = chars >= svc.limits.long_chars
+    with svc.slots.slot(long=long):
+        if long:  # on the low-priority threads of long messages
+            loop = asyncio.get_running_loop()
+            return JSONResponse(await loop.run_in_executor(svc.long_pool, svc.draft, body, caller.name))
         return JSONResponse(await run_in_threadpool(svc.draft, body, caller.name))
 
 
