@@ -1,8 +1,8 @@
 """Refusal that reads the question: probes written from POLICY.md's list of what declines.
 
 Each row of tests/data/guardrail_refusal_probes.jsonl is a customer's message, a reply and
-whether the reply declines or fails what was asked (with the reason in ``note``). None of them
-opens with 非常抱歉, so a refusal must also be a refusal_without_apology finding.
+whether the reply declines or fails what was asked (with the reason in ``note``). A refusal that
+does not open with 非常抱歉 must also be a refusal_without_apology finding.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_the_reply_is_read_against_the_question(probe: dict[str, Any], rules: Ru
     verdict = check(probe["draft"], rules=rules, query=probe["query"])
     assert verdict.is_refusal is probe["is_refusal"], probe["note"]
     flagged = any(f.rule == "refusal_without_apology" for f in verdict.findings)
-    assert flagged is probe["is_refusal"]
+    assert flagged is (probe["is_refusal"] and not probe["draft"].startswith("非常抱歉"))
 
 
 def test_without_the_question_an_answer_is_no_refusal(rules: RuleSet) -> None:
