@@ -139,6 +139,36 @@ def _mobile_finding(draft: str) -> Any:
     return prepare
 
 
+def test_agent_sends_as_is_and_rejects_with_a_reason(
+    chromium: Any, server: Server, bench: Bench, outside: Outside
+) -> None:
+    page = new_page(chromium, server, outside, "mobile")
+    sign_in(page, server, bench.key("agent-quick"))
+    draft_message(page, "发什么快递？")
+    page.get_by_test_id("accept-button").click()
+    expect(page.get_by_test_id("feedback-state")).to_contain_text("直接发送")
+    expect(page.get_by_test_id("reject-button")).to_be_disabled()
+
+    draft_message(page, "什么时候发货")
+    page.get_by_test_id("reject-button").click()
+    expect(page.get_by_test_id("feedback-state")).to_contain_text("请先填写拒绝原因")
+    page.get_by_test_id("reject-reason").fill("答非所问")
+    page.get_by_test_id("reject-button").click()
+    expect(page.get_by_test_id("feedback-state")).to_contain_text("已记录：拒绝")
+    store = bench.store()
+    try:
+        actions = [store.feedback_for(i)[0]["action"] for i in _served(store, "agent-quick")]
+    finally:
+        store.close()
+    assert sorted(actions) == ["accepted", "rejected"]
+    page.context.close()
+
+
+def _served(store: Any, key_name: str) -> list[str]:
+    rows = store.conn().execute("SELECT draft_id FROM drafts WHERE key_name = ?", (key_name,))
+    return [r["draft_id"] for r in rows]
+
+
 def test_agent_is_kept_off_supervisor_pages(chromium: Any, server: Server, bench: Bench, outside: Outside) -> None:
     page = new_page(chromium, server, outside)
     sign_in(page, server, bench.key("agent-curious"))
