@@ -37,9 +37,10 @@ def test_the_reply_is_read_against_the_question(probe: dict[str, Any], rules: Ru
     assert flagged is (probe["is_refusal"] and not probe["draft"].startswith("非常抱歉"))
 
 
-def test_without_the_question_an_answer_is_no_refusal(rules: RuleSet) -> None:
+def test_without_the_question_a_clean_answer_is_no_refusal(rules: RuleSet) -> None:
+    """An answer with negative wording needs its question to be read as an answer; a clean one does not."""
     for probe in probes():
-        if not probe["is_refusal"]:
+        if not probe["is_refusal"] and check(probe["draft"], rules=rules, query=probe["query"]).ok:
             assert not check(probe["draft"], rules=rules).is_refusal, probe["id"]
 
 
