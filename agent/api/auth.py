@@ -1,4 +1,5 @@
-"""API keys on requests: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (``kefu keys create NAME``).
+"""API keys on requests: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (``kefu keys create NAME``);
+or, from the web workbench's pages, its session cookie with the matching ``X-CSRF-Token`` header.
 
 :func:`require_key` answers 401 for a missing or unknown key and 403 for a revoked one, spends one
 unit of the key's rate limit, and gives the route a :class:`Caller`. :func:`optional_key` is for
@@ -55,12 +56,25 @@ async def require_key(
 ) -> Caller:
     """The caller presenting a valid key; 401 when missing or unknown, 403 when revoked, 429 when over its rate."""
     token = _token(bearer, header)
-    if not token:
-        raise HTTPException(401, "an API key is required: Authorization: Bearer KEY (kefu keys create NAME)")
     svc = services(request)
-    caller = _verify(svc, token)
+    caller = _verify(svc, token) if token else _web_session(request, svc)
+    if caller is None:
+        raise HTTPException(401, "an API key is required: Authorization: Bearer KEY (kefu keys create NAME)")
     svc.limiter.take(caller.name)
     return caller
+
+
+def _web_session(request: Request, svc: Services) -> Caller | None:
+    """The caller of a signed-in web workbench page (session cookie plus its CSRF token), if any."""
+    if getattr(request.app.state, "web_sessions", None) is None:
+        return None
+    from agent.web.session import session_key  # only when the workbench is mounted
+
+    name = session_key(request)
+    if name is None:
+        return None
+    roles = [k.role for k in svc.db().list_keys() if k.name == name and k.revoked_at is None]
+    return Caller(name, roles[0] if roles else "agent")
 
 
 async def optional_key(request: Request) -> Caller | None:
