@@ -447,3 +447,24 @@ def test_prompt_versions_pair_by_family() -> None:
     assert default_pair(["draft.v1", "draft.v2", "draft.v10", "judge.v1"]) == ("draft.v2", "draft.v10")
     assert default_pair(["draft.v1", "judge.v1"]) == ("draft.v1", "draft.v1")
     assert default_pair([]) == ("", "")
+
+
+def test_drafting_from_the_page_keeps_the_apis_rate_limit(
+    client: TestClient, bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.api.limits import RateLimitedError
+
+    class Spent:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, float]] = []
+
+        def take(self, key: str, cost: float = 1.0) -> None:
+            self.calls.append((key, cost))
+            raise RateLimitedError("over the key's rate", 2.4)
+
+    csrf = sign_in(client, bench.key("web-limited"))
+    limiter = Spent()
+    monkeypatch.setattr(bench.app.state.services, "limiter", limiter)
+    response = client.post("/ui/api/draft", json={"query": "好" * 2500}, headers={"X-CSRF-Token": csrf})
+    assert response.status_code == 429 and response.headers["retry-after"] == "2"
+    assert limiter.calls == [("web-limited", 3.0)]

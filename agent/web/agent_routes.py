@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -151,13 +153,33 @@ def _draft(request: Request, body: DraftBody, key_name: str) -> dict[str, Any]:
     return {"draft_id": draft_id, **draft.public(), "citations": _citations(draft, ws)}
 
 
+@contextmanager
+def _bounded(services: Any, key_name: str, body: DraftBody) -> Iterator[None]:
+    """The API's bounds on drafting, when the services have them: the key's rate and the draft slots."""
+    limiter, slots, limits = (getattr(services, n, None) for n in ("limiter", "slots", "limits"))
+    chars = len(body.query) + sum(len(t.text) for t in body.turns)
+    if limiter is not None and limits is not None:
+        limiter.take(key_name, 1.0 + chars // max(1, int(getattr(limits, "chars_per_unit", 1000))))
+    if slots is None or limits is None:
+        yield
+        return
+    with slots.slot(long=chars >= int(getattr(limits, "long_chars", 10**9))):
+        yield
+
+
 @router.post(f"{PREFIX}/api/draft")
 async def draft_api(request: Request, body: DraftBody) -> JSONResponse:
     session = api_session(request)
     try:
-        return JSONResponse(await run_in_threadpool(_draft, request, body, session.name))
+        with _bounded(state(request).services, session.name, body):
+            return JSONResponse(await run_in_threadpool(_draft, request, body, session.name))
     except KefuError as exc:
-        return error_json(exc)
+        response = error_json(exc)
+        retry = getattr(exc, "retry_after_s", None)
+        if exc.code == "rate_limited" and retry is not None:
+            response.status_code = 429
+            response.headers["Retry-After"] = str(max(1, round(float(retry))))
+        return response
 
 
 def _verdict(request: Request, body: CheckBody) -> dict[str, Any]:
