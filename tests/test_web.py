@@ -468,3 +468,19 @@ def test_drafting_from_the_page_keeps_the_apis_rate_limit(
     response = client.post("/ui/api/draft", json={"query": "好" * 2500}, headers={"X-CSRF-Token": csrf})
     assert response.status_code == 429 and response.headers["retry-after"] == "2"
     assert limiter.calls == [("web-limited", 3.0)]
+
+
+def test_golden_labels_keep_only_the_scripts_the_agents_text_still_answers_with(bench: Bench) -> None:
+    from agent.corpus import fill
+    from agent.web.review_routes import kept_scripts
+
+    ws = bench.app.state.web.workspace()
+    bargain, courier = ws.scripts_by_id["bargaining.ask_discount"], ws.scripts_by_id["shipping.default_courier"]
+    values = ws.shop("default").vars
+    both = fill(bargain.reply, values) + fill(courier.reply, values)
+    row = {"shop": "default", "cited_ids": [bargain.id, courier.id], "draft": both, "final_text": both + "谢谢！"}
+    assert kept_scripts(row, ws) == [bargain.id, courier.id]
+    row["final_text"] = fill(courier.reply, values)  # the agent dropped the bargaining answer
+    assert kept_scripts(row, ws) == [courier.id]
+    row["final_text"] = "亲，稍等，我帮您问一下同事。"
+    assert kept_scripts(row, ws) == []

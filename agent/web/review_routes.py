@@ -7,12 +7,15 @@ saved). The to-do list groups questions no script answered, each with a new scri
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from agent.corpus import fill
+from agent.errors import KefuError
 from agent.web import proposals, queries
 from agent.web.render import PREFIX, form_session, read_form, render, signed_in, split_list, state
 from agent.web.textdiff import group_similar
@@ -37,8 +40,31 @@ async def review_page(
     return render(request, "review.html", rows=rows, choices=choices, chosen=chosen)
 
 
+KEPT_SHARE = 0.5  # a cited script counts as answered by the agent's text when half its reply is still in it
+
+
+def kept_scripts(row: dict[str, Any], ws: Any) -> list[str]:
+    """The cited scripts whose reply (shop values filled) the agent's final text still mostly holds."""
+    final = row["final_text"] or row["draft"]
+    try:
+        values = ws.shop(row["shop"]).vars
+    except KefuError:
+        values = {}
+    kept = []
+    for script_id in row["cited_ids"]:
+        script = ws.scripts_by_id.get(script_id)
+        if script is None:
+            continue
+        reply = fill(script.reply, values)
+        blocks = difflib.SequenceMatcher(None, reply, final, autojunk=False).get_matching_blocks()
+        if reply and sum(b.size for b in blocks) / len(reply) >= KEPT_SHARE:
+            kept.append(script_id)
+    return kept
+
+
 def _golden_defaults(row: dict[str, Any], ws: Any) -> dict[str, str]:
-    cited = [i for i in row["cited_ids"] if i in ws.scripts_by_id]
+    """The form's first values: the scripts the agent's text still answers with, their category."""
+    cited = kept_scripts(row, ws)
     category = ws.scripts_by_id[cited[0]].category if cited else (row["category"] or "")
     return {
         "id": f"feedback-{row['draft_id'][:12]}",
