@@ -202,7 +202,7 @@ def operating_point(model: FitModel, examples: Sequence[Example], target_precisi
     return best or model.model_copy(update={"threshold": 0.99})
 
 
-if __name__ == "__main__":  # python -m agent.drafting.fit train
-    from agent.drafting.fit_train import main
+if __name__ == "__main__":  # python -m agent.drafting.fit train (the trainer imports this module)
+    import runpy
 
-    main()
+    runpy.run_module("agent.drafting.fit_train", run_name="__main__")
