@@ -59,6 +59,7 @@ class RuleSet:
     cue_rules: frozenset[str]
     intents: tuple[Intent, ...]
     intent_query: re.Pattern[str] | None  # any intent's query: one search rules out every intent
+    negators: tuple[str, ...]  # an intent's grants right after one of these grant nothing
     grant_opener: re.Pattern[str] | None  # the reply opens (after a greeting) by granting what was asked
     fixes: Mapping[str, FixTable]
     facts: re.Pattern[str]

@@ -14,6 +14,7 @@ import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from agent.guardrails.compiled import Entry, FixTable, Intent, RuleSet
@@ -185,6 +186,7 @@ class Compiler:
             intents=intents,
             intent_query=re.compile("|".join(f"(?:{i.query.pattern})" for i in intents)) if intents else None,
             grant_opener=self.optional("refusal.grants", refusal.grants, prefix=openers[1].pattern + topic + negated),
+            negators=tuple(sorted(set(self.words("refusal.negators", refusal.negators, shortest=1)), key=len)),
             fixes=self.fixes(spec.fixes, facts),
             facts=facts,
             manual_fix=spec.manual_fix,
@@ -225,7 +227,9 @@ class Compiler:
             where = f"refusal.intents.{i}"
             query = self.regex(f"{where}.query", intent.query)
             declines = self.optional(f"{where}.declines", intent.declines)
-            grants = self.optional(f"{where}.grants", intent.grants, prefix=negated)
+            grants = self.optional(f"{where}.grants", intent.grants)  # negators are checked at each match
+            declines = prefiltered(declines) if declines is not None else None
+            grants = prefiltered(grants) if grants is not None else None
             if query is not None:
                 yield Intent(intent.name, query, declines, grants)
 
@@ -255,6 +259,61 @@ class Compiler:
         names = self.words("facts.couriers", spec.couriers) + self.words("facts.times", spec.times)
         alternatives = [re.escape(n) for n in sorted(set(names), key=len, reverse=True)]
         return re.compile("|".join([r"\d+(?:[.:]\d+)*", *alternatives]))
+
+
+def _first_chars(items: Any) -> tuple[set[str] | None, bool]:
+    """The characters a match of the parsed regex ``items`` can start with, and whether it can be empty.
+
+    None when unknown (a class too wide, a back reference, ...)."""
+    found: set[str] = set()
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL":
+            found.add(chr(av))
+            return found, False
+        if name == "IN":
+            for inner, value in av:
+                if str(inner) == "LITERAL":
+                    found.add(chr(value))
+                elif str(inner) == "RANGE" and value[1] - value[0] < 64:
+                    found.update(chr(code) for code in range(value[0], value[1] + 1))
+                else:
+                    return None, False
+            return found, False
+        if name in ("SUBPATTERN", "BRANCH", "MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            parts = [av[3]] if name == "SUBPATTERN" else av[1] if name == "BRANCH" else [av[2]]
+            empty = name.endswith("REPEAT") and av[0] == 0
+            for part in parts:
+                chars, nullable = _first_chars(part)
+                if chars is None:
+                    return None, False
+                found |= chars
+                empty = empty or nullable
+            if not empty:
+                return found, False
+            continue
+        if name in ("ASSERT", "ASSERT_NOT", "AT"):  # zero-width: the next item consumes the first character
+            continue
+        return None, False
+    return found, True
+
+
+def prefiltered(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """``pattern`` for ``search``: led by the class of its possible first characters when that is known.
+
+    The regex engine skips fast to a character of a leading class, but not to the start of a group
+    of alternatives or an optional part ((?:给您|为您)改, (?:能|会)?保证): there it tries every
+    position, several times slower over a 200-character draft. A match of the result starts where
+    the original's would (and holds only its first character).
+    """
+    try:
+        chars, nullable = _first_chars(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an engine detail changed: keep the pattern as it is
+        return pattern
+    if chars is None or nullable or not 0 < len(chars) <= 64:
+        return pattern
+    lead = "".join(re.escape(ch) for ch in sorted(chars))
+    return re.compile(f"[{lead}](?<=(?=(?:{pattern.pattern})).)", pattern.flags)
 
 
 def _touches(allowed: str, keyword: str) -> bool:

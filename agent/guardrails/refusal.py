@@ -45,8 +45,21 @@ def is_refusal(
                 continue
             if intent.declines is not None and intent.declines.search(draft) is not None:
                 return True
-            answered = answered or (intent.grants is not None and intent.grants.search(draft) is not None)
+            answered = answered or (intent.grants is not None and granted(rules, intent.grants, draft))
     return cue and not answered
+
+
+def granted(rules: RuleSet, grants: re.Pattern[str], draft: str) -> bool:
+    """Whether ``grants`` matches ``draft`` somewhere not right after a negator (不能给您便宜 grants
+    nothing). Checked per match rather than by lookbehinds in the regex, which would cost the
+    regex engine its fast scan for the pattern's first characters."""
+    negators = rules.negators
+    reach = len(negators[-1]) if negators else 0
+    for match in grants.finditer(draft):
+        start = match.start()
+        if not negators or not draft[max(0, start - reach) : start].endswith(negators):
+            return True
+    return False
 
 
 def opens_with_apology(rules: RuleSet, norm: Normalized) -> bool:
