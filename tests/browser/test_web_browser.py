@@ -148,6 +148,10 @@ def test_agent_sends_as_is_and_rejects_with_a_reason(
     page.get_by_test_id("accept-button").click()
     expect(page.get_by_test_id("feedback-state")).to_contain_text("直接发送")
     expect(page.get_by_test_id("reject-button")).to_be_disabled()
+    page.get_by_test_id("revise-button").click()  # the agent changes their mind: a second revision
+    page.get_by_test_id("draft-text").fill(page.get_by_test_id("draft-text").input_value() + "谢谢您。")
+    page.get_by_test_id("edit-button").click()
+    expect(page.get_by_test_id("feedback-state")).to_contain_text("第 2 版")
 
     draft_message(page, "什么时候发货")
     page.get_by_test_id("reject-button").click()
@@ -157,10 +161,10 @@ def test_agent_sends_as_is_and_rejects_with_a_reason(
     expect(page.get_by_test_id("feedback-state")).to_contain_text("已记录：拒绝")
     store = bench.store()
     try:
-        actions = [store.feedback_for(i)[0]["action"] for i in _served(store, "agent-quick")]
+        actions = [[f["action"] for f in store.feedback_for(i)] for i in _served(store, "agent-quick")]
     finally:
         store.close()
-    assert sorted(actions) == ["accepted", "rejected"]
+    assert sorted(actions) == [["accepted", "edited"], ["rejected"]]  # revisions kept, never overwritten
     page.context.close()
 
 

@@ -13,6 +13,7 @@
   let checkTimer = null;
   let checkSeq = 0;
   let sent = false;
+  let revise = false; // the next feedback on this draft is a new revision of the agent's earlier one
 
   async function call(method, path, body) {
     const init = { method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
@@ -164,6 +165,8 @@
       if (order) body.order = order;
       current = await call("POST", "/draft", body);
       sent = false;
+      revise = false;
+      $("revise").hidden = true;
       text.value = current.draft;
       $("draft-out").hidden = false;
       $("draft-out").dataset.draftId = current.draft_id;
@@ -189,7 +192,7 @@
   // --- feedback -----------------------------------------------------------------------------
   async function feedback(action) {
     if (current === null) return;
-    const body = { draft_id: current.draft_id, action, idempotency_key: crypto.randomUUID() };
+    const body = { draft_id: current.draft_id, action, idempotency_key: crypto.randomUUID(), revise };
     if (action === "edited") body.final_text = text.value;
     if (action === "accepted") body.final_text = current.draft;
     if (action === "rejected") {
@@ -204,14 +207,23 @@
     sent = true;
     updateButtons();
     try {
-      await call("POST", "/feedback", body);
-      $("feedback-state").textContent = T["sent_" + action];
+      const record = await call("POST", "/feedback", body);
+      const n = record.revision > 1 ? T.revision.replace("{n}", record.revision) : "";
+      $("feedback-state").textContent = T["sent_" + action] + n;
+      $("revise").hidden = false;
     } catch (err) {
       sent = false;
       updateButtons();
       $("feedback-state").textContent = T.failed + err.message;
     }
   }
+  $("revise").addEventListener("click", () => {
+    sent = false;
+    revise = true;
+    $("revise").hidden = true;
+    $("feedback-state").textContent = "";
+    updateButtons();
+  });
   $("accept").addEventListener("click", () => feedback("accepted"));
   $("edit").addEventListener("click", () => feedback("edited"));
   $("reject").addEventListener("click", () => feedback("rejected"));
