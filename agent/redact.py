@@ -157,14 +157,21 @@ class Redactor(BaseModel):
             spans.append(Span(first, last, name, self.patterns[name].placeholder))
         return spans
 
+    def mask(self, text: str) -> tuple[str, list[str]]:
+        """``text`` with every value replaced by its kind's placeholder, and the kinds found (one pass)."""
+        if not text:
+            return text, []
+        spans = self.spans(text)
+        parts, pos = [], 0
+        for span in spans:
+            parts += [text[pos : span.start], span.placeholder]
+            pos = span.end
+        kinds = sorted({span.kind for span in spans}, key=list(self.patterns).index)
+        return "".join(parts) + text[pos:], kinds
+
     def redact(self, text: str) -> str:
         """``text`` with every value replaced by its kind's placeholder; the rest unchanged."""
-        if not text:
-            return text
-        spans = self.spans(text)
-        for span in reversed(spans):
-            text = text[: span.start] + span.placeholder + text[span.end :]
-        return text
+        return self.mask(text)[0]
 
     def found(self, text: str) -> list[str]:
         """The kinds of personal data present in ``text`` (for notes, never the values)."""

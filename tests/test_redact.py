@@ -85,3 +85,9 @@ def test_empty_and_long_texts(redactor: Redactor) -> None:
     assert redactor.redact("") == ""
     long = "这件衣服什么时候发货，" * 800 + "手机13812345678"
     assert redactor.redact(long).endswith("手机【手机号】")
+
+
+def test_mask_gives_the_text_and_the_kinds_in_one_pass(redactor: Redactor) -> None:
+    text = "密码 是 Qwe 789012，手机13812345678"
+    assert redactor.mask(text) == (redactor.redact(text), ["phone", "password"])
+    assert redactor.mask("") == ("", [])

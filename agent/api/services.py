@@ -159,9 +159,9 @@ def lower_priority() -> None:
 
 def masked_message(body: DraftIn, redactor: Redactor) -> tuple[Message, list[str]]:
     """The message to draft from, personal data masked in its text, turns and order; and the kinds found."""
-    kinds = redactor.found(body.query)
+    text, kinds = redactor.mask(body.query)
     turns = [Turn(role=t.role, text=redactor.redact(t.text)) for t in body.turns]
     order = body.order
     if order is not None and order.region:
         order = Order.model_validate({**order.model_dump(), "region": redactor.redact(order.region)})
-    return Message(text=redactor.redact(body.query), shop=body.shop, order=order, turns=turns), kinds
+    return Message(text=text, shop=body.shop, order=order, turns=turns), kinds
