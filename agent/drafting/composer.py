@@ -231,11 +231,13 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
         if preferred:
             best, sure = preferred[0], True
         followon = previous_sure and len(content(question.text)) <= style.followon_chars
+        joined = bool(_JOINED.search(question.text.strip()))
         for usable in (False, True) if best is None else ():
             for rank, cand in enumerate(question.candidates):
                 if cand.script.id in avoid:
                     continue
-                if not fits(question.text, question.candidates, rank, style, usable, strict=followon):
+                # A follow-on, or a question still holding two pieces, must fit well to be sure.
+                if not fits(question.text, question.candidates, rank, style, usable, strict=followon or joined):
                     continue
                 if set(style.asserts.get(cand.script.id, ())) - states:
                     skipped.append(cand.script.id)
@@ -249,7 +251,6 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
         context = (question.context or (followon and not sure)) and previous_answered
         if best is not None and not (context and not sure):
             picked.setdefault(best.script.id, best)
-            joined = bool(_JOINED.search(question.text.strip()))
             second = _near_tie(question.candidates, best, style) if joined else None
             if second is not None and not set(style.asserts.get(second.script.id, ())) - states:
                 # Two scripts nearly tie: the question may ask both (发的什么快递啊 能发顺丰吗).
