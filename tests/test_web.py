@@ -484,3 +484,13 @@ def test_golden_labels_keep_only_the_scripts_the_agents_text_still_answers_with(
     assert kept_scripts(row, ws) == [courier.id]
     row["final_text"] = "亲，稍等，我帮您问一下同事。"
     assert kept_scripts(row, ws) == []
+
+
+def test_a_proposal_puts_the_shops_values_back_as_the_scripts_variables() -> None:
+    from agent.web.review_routes import unfill
+
+    values = {"gift_threshold": "280元", "sf_extra_fee": "15元", "remote_fee": "15元", "shop_name": "本店"}
+    text = "本店满280元送礼品，另补15元改发顺丰。"
+    own = {"gift_threshold", "sf_extra_fee"}
+    assert unfill(text, values, own) == "本店满{gift_threshold}送礼品，另补{sf_extra_fee}改发顺丰。"
+    assert unfill(text, values) == "{shop_name}满{gift_threshold}送礼品，另补15元改发顺丰。"  # 15元: two names

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from agent.corpus import fill
+from agent.corpus import VARIABLE, fill
 from agent.errors import KefuError
 from agent.web import proposals, queries
 from agent.web.render import PREFIX, form_session, read_form, render, signed_in, split_list, state
@@ -75,9 +75,31 @@ def _golden_defaults(row: dict[str, Any], ws: Any) -> dict[str, str]:
     }
 
 
+def unfill(text: str, values: dict[str, str], only: set[str] | None = None) -> str:
+    """The shop's values in ``text`` back as ``{name}`` (a script serves every shop), for the names in
+    ``only`` (the script's own variables) when given; a value two names share, or one under two
+    characters, stays as written."""
+    names: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if only is None or name in only:
+            names.setdefault(value, []).append(name)
+    for value in sorted(names, key=len, reverse=True):
+        if len(value) >= 2 and len(names[value]) == 1:
+            text = text.replace(value, "{" + names[value][0] + "}")
+    return text
+
+
 def _proposal_defaults(row: dict[str, Any], ws: Any) -> dict[str, str]:
-    script = next((ws.scripts_by_id[i] for i in row["cited_ids"] if i in ws.scripts_by_id), None)
-    text = row["final_text"] or row["draft"]
+    """The form's first values: the first cited script, the agent's text with shop values as variables."""
+    script = next(
+        (ws.scripts_by_id[i] for i in kept_scripts(row, ws) or row["cited_ids"] if i in ws.scripts_by_id), None
+    )
+    try:
+        values = ws.shop(row["shop"]).vars
+    except KefuError:
+        values = {}
+    used = set(VARIABLE.findall(script.reply)) if script is not None else set()
+    text = unfill(row["final_text"] or row["draft"], values, used)
     return {"script_id": script.id if script else "", "reply": text, "title": script.title if script else ""}
 
 

@@ -204,6 +204,11 @@ def test_supervisor_reviews_the_edit_and_makes_a_golden_case(
     assert saved[-1]["golden"] == Shared.final_text and saved[-1]["source"] == "feedback"
     assert saved[-1]["expect_refusal"] is True  # 非常抱歉 … the agent's text declines the discount
 
+    page.get_by_test_id("make-proposal").click()  # the agent's wording as the script's new reply
+    assert "已保存话术修改建议" in page.get_by_test_id("result").inner_text()
+    assert len(list((bench.config.data_dir / "proposals").glob("*.yaml"))) == 1
+    shoot(page, artifacts, "draft-proposal-saved", chromium, server, outside)
+
     page.goto(f"{server.url}/ui/scripts")
     assert page.get_by_test_id("script-row").count() >= 1
     shoot(page, artifacts, "scripts", chromium, server, outside)
