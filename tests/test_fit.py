@@ -76,7 +76,7 @@ def test_the_shipped_model_loads_with_every_feature_and_a_precision_operating_po
     style = load_style(REPO_ROOT / "corpus")
     assert style.fit is not None
     assert set(style.fit.weights) == set(FEATURES)
-    assert 0 < style.use_threshold < style.fit.threshold < 1
+    assert 0 <= style.use_threshold < style.fit.threshold < 1
     assert "golden" in style.fit.trained_on and "test" not in style.fit.trained_on
 
 
