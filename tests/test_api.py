@@ -481,3 +481,19 @@ def test_shop_tools_need_a_key(server: ApiServer) -> None:
     with server.client() as anonymous:
         assert_error(anonymous.get("/v1/welcome"), 401)
         assert_error(anonymous.get("/v1/phrases"), 401)
+
+
+def test_supervisor_routes_need_a_supervisor_key(api: httpx.Client, server: ApiServer, db: Store) -> None:
+    draft_id = api.post("/v1/drafts", json={"query": f"能便宜点吗，我的手机{PHONE}"}).json()["draft_id"]
+    sent = api.post("/v1/feedback", json={"draft_id": draft_id, "action": "edited", "final_text": "亲，满300减20哦"})
+    assert sent.status_code == 201, sent.text
+    assert_error(api.get("/v1/review"), 403, "forbidden")
+    assert_error(api.get("/v1/stats"), 403, "forbidden")
+    with server.client(db.create_key("supervisor-tool", role="supervisor")) as boss:
+        queue = boss.get("/v1/review", params={"limit": 500})
+        assert queue.status_code == 200, queue.text
+        (item,) = [row for row in queue.json() if row["draft_id"] == draft_id]
+        assert (item["action"], item["final_text"], item["revision"]) == ("edited", "亲，满300减20哦", 1)
+        assert PHONE not in queue.text and "【手机号】" in item["query"]
+        assert boss.get("/v1/stats").json()["total"]["edited"] >= 1
+        assert_error(boss.get("/v1/review", params={"since": "yesterday"}), 422)

@@ -5,6 +5,8 @@
     GET  /v1/scripts/{id}  one script of the corpus
     POST /v1/feedback      what the agent did with a draft: accepted, edited or rejected
     GET  /v1/welcome       the shop's welcome reply;  GET /v1/phrases  quick phrases
+    GET  /v1/review        the review queue             (a supervisor's key)
+    GET  /v1/stats         acceptance and edit rates    (a supervisor's key)
     GET  /healthz          the process is alive                         (no key)
     GET  /readyz           workspace, index and store usable (cached)   (details with a key)
     GET  /docs             OpenAPI                                      (no key)

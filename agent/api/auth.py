@@ -88,6 +88,14 @@ async def optional_key(request: Request) -> Caller | None:
     return Caller(checked.name, checked.role) if checked.status == "ok" and checked.name else None
 
 
+async def require_supervisor(caller: Annotated[Caller, Depends(require_key)]) -> Caller:
+    """A caller whose key has the supervisor role; 403 for an agent's key."""
+    if caller.role != "supervisor":
+        raise HTTPException(403, f"the key {caller.name!r} is an agent's: this needs a supervisor's key (--role)")
+    return caller
+
+
 KeyCaller = Annotated[Caller, Depends(require_key)]
+SupervisorCaller = Annotated[Caller, Depends(require_supervisor)]
 MaybeCaller = Annotated[Caller | None, Depends(optional_key)]
 Svc = Annotated[Services, Depends(services)]

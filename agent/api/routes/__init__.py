@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from agent.api.routes import corpus, drafts, feedback, ops
+from agent.api.routes import corpus, drafts, feedback, ops, review
 
-ROUTERS = (drafts.router, feedback.router, corpus.router, ops.router)
+ROUTERS = (drafts.router, feedback.router, corpus.router, review.router, ops.router)
