@@ -44,7 +44,14 @@ def sign_in(page: Any, server: Server, key: str) -> None:
 
 
 def shoot(
-    page: Any, artifacts: Path, name: str, chromium: Any, server: Server, outside: Outside, prepare: Any = None
+    page: Any,
+    artifacts: Path,
+    name: str,
+    chromium: Any,
+    server: Server,
+    outside: Outside,
+    prepare: Any = None,
+    fits: bool = True,
 ) -> None:
     """The page as it is at 1280 px, then the same URL (same session) at 390 px."""
     page.screenshot(path=str(artifacts / f"{name}-1280.png"), full_page=True)
@@ -58,7 +65,7 @@ def shoot(
     width = mobile_page.evaluate("document.documentElement.scrollWidth")
     mobile_page.screenshot(path=str(artifacts / f"{name}-390.png"), full_page=True)
     mobile_page.context.close()
-    assert width <= 400, f"{name}: the page is {width} px wide at 390 px (horizontal scrolling)"
+    assert width <= 400 or not fits, f"{name}: the page is {width} px wide at 390 px (horizontal scrolling)"
 
 
 def draft_message(page: Any, text: str = MESSAGE) -> None:
@@ -265,9 +272,16 @@ def test_docs_and_redoc_render_offline(chromium: Any, server: Server, outside: O
     page.wait_for_selector(".swagger-ui .info .title")
     assert "kefu" in page.locator(".swagger-ui .info .title").inner_text()
     page.wait_for_selector(".opblock")
-    page.screenshot(path=str(artifacts / "docs-1280.png"))
+    shoot(page, artifacts, "docs", chromium, server, outside, prepare=_wait_for(".opblock"), fits=False)
     page.goto(f"{server.url}/redoc")
     page.wait_for_selector("redoc .api-content, [role=navigation]", timeout=15_000)
     assert "kefu" in page.locator("h1").first.inner_text()
-    page.screenshot(path=str(artifacts / "redoc-1280.png"))
+    shoot(page, artifacts, "redoc", chromium, server, outside, prepare=_wait_for("h1"), fits=False)
     page.context.close()
+
+
+def _wait_for(selector: str) -> Any:
+    def prepare(page: Any) -> None:
+        page.wait_for_selector(selector)
+
+    return prepare
