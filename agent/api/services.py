@@ -20,7 +20,7 @@ from typing import Any
 from agent.api.limits import DraftSlots, Limits, RateLimiter
 from agent.api.schemas import CheckIn, DraftIn
 from agent.api.shapes import verdict_json
-from agent.config import BACKENDS_DEFAULT, LLM_BACKEND, Settings
+from agent.config import BACKENDS_DEFAULT, LLM_BACKEND, Settings, default_workspace
 from agent.drafting.pipeline import Drafter, drafter_for
 from agent.errors import InputError, KefuError
 from agent.guardrails import check
@@ -113,12 +113,12 @@ class Services:
         return holder.current()
 
     def redactor(self) -> Redactor:
-        """The current workspace's redactor; the last one seen (or the settings' file) if none loads."""
+        """The current workspace's redactor; while none loads, the last one seen, else the shipped default's."""
         try:
             self._redactor = self.workspace().redactor
         except KefuError:
             if self._redactor is None:
-                self._redactor = load_redactor(self.settings.corpus_dir)
+                self._redactor = load_redactor(default_workspace() / "corpus")
         return self._redactor
 
     def redact(self, text: str) -> str:
