@@ -1,15 +1,14 @@
 """What the web pages read from the store, and the one write they make (feedback).
 
-Read-only SQL over the store's tables until the store offers these itself (requested in
-coord/requests.md: ``key_by_id``, ``review_queue``, outcomes with time and status); each
-function takes the store object the API's services hold and uses only its ``conn()``.
+Thin over the store's seam (:class:`agent.store.seam.StoreLike`: ``key_by_id``, ``review_queue``,
+``drafts_with_feedback``, ``record_feedback``); what the pages compute from those rows (per-script
+tallies, hand-offs, the queue's filter choices) is here.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,17 +24,12 @@ class KeyInfo:
 
 
 def key_by_id(store: Any, key_id: str) -> KeyInfo | None:
-    """The key with ``key_id`` (never its secret); None when there is none."""
-    conn: sqlite3.Connection = store.conn()
-    try:
-        row = conn.execute("SELECT name, revoked_at, role FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
-        role = row["role"] if row is not None else None
-    except sqlite3.OperationalError:  # a store from before keys had roles
-        row = conn.execute("SELECT name, revoked_at FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
-        role = None
-    if row is None:
+    """The key with ``key_id`` (never its secret), from the store's ``key_by_id``; None when there is none."""
+    found = store.key_by_id(key_id)
+    if found is None or found.name is None:
         return None
-    return KeyInfo(row["name"], "supervisor" if role == "supervisor" else "agent", row["revoked_at"] is not None)
+    role: Role = "supervisor" if found.role == "supervisor" else "agent"
+    return KeyInfo(found.name, role, found.status != "ok")
 
 
 def key_id_of(token: str) -> str | None:
@@ -46,29 +40,13 @@ def key_id_of(token: str) -> str | None:
 
 # --- drafts with their latest feedback --------------------------------------------------
 
-_ROWS = """SELECT d.draft_id, d.created_at, d.shop, d.query, d.draft, d.status, d.is_refusal, d.backend,
-                  d.cited_ids, d.rule_ids, d.key_name, d.category,
-                  f.action, f.final_text, f.reason, f.created_at AS feedback_at, f.key_name AS feedback_key
-           FROM drafts d LEFT JOIN feedback f ON f.id = (
-               SELECT MAX(id) FROM feedback WHERE feedback.draft_id = d.draft_id)"""
-
-
-def _decoded(row: sqlite3.Row) -> dict[str, Any]:
-    record = dict(row)
-    record["cited_ids"] = json.loads(record["cited_ids"] or "[]")
-    record["rule_ids"] = json.loads(record["rule_ids"] or "[]")
-    record["is_refusal"] = bool(record["is_refusal"])
-    return record
-
 
 def drafts(
     store: Any, where: str = "", params: tuple[object, ...] = (), limit: int | None = None
 ) -> list[dict[str, Any]]:
     """Drafts (newest first) with their latest feedback's action, final text and reason."""
-    sql = _ROWS + (f" WHERE {where}" if where else "") + " ORDER BY d.created_at DESC, d.draft_id"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    return [_decoded(r) for r in store.conn().execute(sql, params)]
+    rows: list[dict[str, Any]] = store.drafts_with_feedback(where, params, limit)
+    return rows
 
 
 def draft(store: Any, draft_id: str) -> dict[str, Any] | None:
@@ -85,22 +63,10 @@ def review_queue(
     until: str | None = None,
     limit: int = QUEUE_LIMIT,
 ) -> list[dict[str, Any]]:
-    """Drafts a supervisor should read: marked needs_review, or edited by the agent; filters are ANDed."""
-    where = ["(d.status = 'needs_review' OR f.action = 'edited')"]
-    params: list[object] = []
-    for column, value in (("d.shop", shop), ("d.category", category)):
-        if value:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if since:
-        where.append("substr(d.created_at, 1, 10) >= ?")
-        params.append(since[:10])
-    if until:
-        where.append("substr(d.created_at, 1, 10) <= ?")
-        params.append(until[:10])
-    rows = drafts(store, " AND ".join(where), tuple(params), None if rule else limit)
-    if rule:
-        rows = [r for r in rows if rule in r["rule_ids"]][:limit]
+    """Drafts a supervisor should read (needs_review, or edited by the agent); empty filters are ignored."""
+    rows: list[dict[str, Any]] = store.review_queue(
+        shop or None, category or None, rule or None, since or None, until or None, limit
+    )
     return rows
 
 
