@@ -56,6 +56,7 @@ def test_the_script_suite_holds_the_committed_baseline(
     # The gate bites: a run one notch below the baseline fails it, by the CLI too.
     worse_summary = json.loads(json.dumps(run.summary))
     worse_summary["metrics"]["rouge_l"]["mean"] = baseline["metrics"]["rouge_l"] - 0.001
+    worse_summary["metrics"]["rouge_l"]["value"] = baseline["metrics"]["rouge_l"] - 0.001
     worse = Run(run.path, worse_summary, run.cases)
     assert [p for p in below_baseline(worse, baseline) if p.startswith("rouge_l")]
     recorded = tmp_path / "baseline.json"
@@ -65,3 +66,21 @@ def test_the_script_suite_holds_the_committed_baseline(
     assert main(["eval", "baseline", str(run.path), "--out", str(recorded), "--check"]) == 0
     (run.path / "summary.json").write_text(json.dumps(worse_summary), encoding="utf-8")
     assert main(["eval", "baseline", str(run.path), "--out", str(BASELINE), "--check"]) == 1
+
+
+@pytest.mark.slow
+def test_the_unseen_splits_hold_their_baselines(index_dir: Path, tmp_path: Path) -> None:
+    """Both unseen splits, composer and direct baseline, one command; the composer's runs hold
+    eval/baselines/unseen_{dev,test}.json (test is gated, never tuned on)."""
+    suite = REPO_ROOT / "eval" / "suites" / "unseen.yaml"
+    code = main(["eval", "run", str(suite), "--runs-dir", str(tmp_path / "runs")])
+    assert code == 0
+    runs = {
+        load_run(d).summary["suite"]["name"] + "/" + load_run(d).summary["backend"]: load_run(d)
+        for d in (tmp_path / "runs").iterdir()
+    }
+    assert set(runs) == {"unseen_dev/script", "unseen_dev/direct", "unseen_test/script", "unseen_test/direct"}
+    for split in ("dev", "test"):
+        baseline = json.loads((REPO_ROOT / "eval" / "baselines" / f"unseen_{split}.json").read_text(encoding="utf-8"))
+        assert below_baseline(runs[f"unseen_{split}/script"], baseline) == []
+        assert runs[f"unseen_{split}/script"].summary["metrics"]["repeated_fact"]["value"] == 0.0
