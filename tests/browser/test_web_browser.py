@@ -52,9 +52,10 @@ def shoot(
     outside: Outside,
     prepare: Any = None,
     fits: bool = True,
+    full: bool = True,
 ) -> None:
     """The page as it is at 1280 px, then the same URL (same session) at 390 px."""
-    page.screenshot(path=str(artifacts / f"{name}-1280.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"{name}-1280.png"), full_page=full)
     state = page.context.storage_state()
     mobile_page = new_page(chromium, server, outside, "mobile")
     mobile_page.context.add_cookies(state["cookies"])
@@ -63,7 +64,7 @@ def shoot(
     if prepare is not None:
         prepare(mobile_page)
     width = mobile_page.evaluate("document.documentElement.scrollWidth")
-    mobile_page.screenshot(path=str(artifacts / f"{name}-390.png"), full_page=True)
+    mobile_page.screenshot(path=str(artifacts / f"{name}-390.png"), full_page=full)
     mobile_page.context.close()
     assert width <= 400 or not fits, f"{name}: the page is {width} px wide at 390 px (horizontal scrolling)"
 
@@ -272,11 +273,11 @@ def test_docs_and_redoc_render_offline(chromium: Any, server: Server, outside: O
     page.wait_for_selector(".swagger-ui .info .title")
     assert "kefu" in page.locator(".swagger-ui .info .title").inner_text()
     page.wait_for_selector(".opblock")
-    shoot(page, artifacts, "docs", chromium, server, outside, prepare=_wait_for(".opblock"), fits=False)
+    shoot(page, artifacts, "docs", chromium, server, outside, prepare=_wait_for(".opblock"), fits=False, full=False)
     page.goto(f"{server.url}/redoc")
     page.wait_for_selector("redoc .api-content, [role=navigation]", timeout=15_000)
     assert "kefu" in page.locator("h1").first.inner_text()
-    shoot(page, artifacts, "redoc", chromium, server, outside, prepare=_wait_for("h1"), fits=False)
+    shoot(page, artifacts, "redoc", chromium, server, outside, prepare=_wait_for("h1"), fits=False, full=False)
     page.context.close()
 
 
