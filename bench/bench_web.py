@@ -58,9 +58,16 @@ def fill(client: httpx.Client, csrf: str, drafts: int) -> tuple[list[str], list[
     headers = {"X-CSRF-Token": csrf}
     for n in range(drafts):
         message = MESSAGES[n % len(MESSAGES)] + ("" if n < len(MESSAGES) else f" {n}")
-        start = time.perf_counter()
-        served = client.post("/ui/api/draft", json={"query": message}, headers=headers).json()
+        while True:  # drafting from the page spends the key's rate limit: wait as told
+            start = time.perf_counter()
+            response = client.post("/ui/api/draft", json={"query": message}, headers=headers)
+            if response.status_code != 429:
+                break
+            time.sleep(float(response.headers.get("retry-after", "1")))
+        if response.status_code != 200:
+            raise SystemExit(f"draft: HTTP {response.status_code}: {response.text[:200]}")
         times.append((time.perf_counter() - start) * 1000)
+        served = response.json()
         ids.append(served["draft_id"])
         kind = n % 4
         body: dict[str, object] = {"draft_id": served["draft_id"]}
