@@ -112,6 +112,7 @@ def test_agent_drafts_edits_and_sends(
     # an edit that breaks a tone rule: the finding appears, highlighted at its span
     page.get_by_test_id("draft-text").fill(draft + BROKEN)
     page.wait_for_selector("[data-testid=finding][data-rule=contains_danshi]")
+    expect(page.locator("#draft-status")).to_have_text("需复核")
     assert page.locator("#backdrop mark").first.inner_text() == "但是"
     expect(page.get_by_test_id("fix-text")).to_contain_text("不过")  # the guardrail's safe rewrite, one click away
     shoot(page, artifacts, "agent-finding", chromium, server, outside, prepare=_mobile_finding(draft))

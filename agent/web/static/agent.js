@@ -64,6 +64,14 @@
       );
     }
     $("check-state").textContent = findings.length ? findings.length + " " + T.found : T.clean;
+    showStatus(findings.length ? "needs_review" : current && current.status);
+  }
+
+  function showStatus(status) {
+    const badge = $("draft-status");
+    if (!status) return;
+    badge.className = "badge " + (status === "ok" ? "ok" : "warn");
+    badge.textContent = T[status] || status;
   }
 
   function syncScroll() {
@@ -170,9 +178,6 @@
       text.value = current.draft;
       $("draft-out").hidden = false;
       $("draft-out").dataset.draftId = current.draft_id;
-      const status = $("draft-status");
-      status.className = "badge " + (current.status === "ok" ? "ok" : "warn");
-      status.textContent = T[current.status] || current.status;
       paint(current.violations);
       showCitations(current.citations);
       $("notes").textContent = "";
