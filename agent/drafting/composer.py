@@ -108,6 +108,8 @@ def fits(
         return True
     model = style.fit
     if model is not None:
+        if usable and candidate.bm25_rank is None:
+            return False  # below the operating point, a script must at least share words with the question
         cut = style.use_threshold if usable else max(model.threshold, style.followon_fit if strict else 0.0)
         return fit_probability(model, question, candidates, rank) >= cut
     ranks = (candidate.dense_rank, candidate.bm25_rank)
