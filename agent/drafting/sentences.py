@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from agent.text import normalize_query
 
@@ -15,6 +16,7 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _SEPARATORS = "，,；;：、 "
 
 
+@lru_cache(maxsize=8192)
 def content(text: str) -> str:
     """Letters, digits and CJK of the matching form: what two clauses can share."""
     return _NON_WORD.sub("", normalize_query(text))
