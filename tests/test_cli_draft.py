@@ -166,15 +166,30 @@ def test_an_unknown_shop_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_the_earlier_turn_changes_what_a_follow_up_retrieves(
-    hash_index: None, capsys: pytest.CaptureFixture[str]
+    hash_index: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """End to end (real drafting, fast embedder): 那多少钱 after 能发顺丰吗 is about 顺丰's extra fee."""
+    searched: list[tuple[str, list[str]]] = []
+    real = pipeline.retrieve_questions
+
+    def recording(message: str, *args: Any) -> Any:
+        found = real(message, *args)
+        searched.append((message, [h.script_id for _, hits in found for h in hits]))
+        return found
+
+    monkeypatch.setattr(pipeline, "retrieve_questions", recording)
     code, out, err = run(capsys, "draft", FOLLOWUP, "--json", "--turn", f"customer:{EARLIER}", "--turn", "agent:可以的")
     assert code == 0, err
     with_turn = json.loads(out)
     code, out, err = run(capsys, "draft", FOLLOWUP, "--json")
     assert code == 0, err
     alone = json.loads(out)
+    (query, hits), (query_alone, hits_alone) = searched
+    assert EARLIER in query and FOLLOWUP in query  # the follow-up is read with the customer's earlier turn
+    assert "可以的" not in query  # only the customer's own words are carried over
+    assert query_alone == FOLLOWUP
+    assert hits[0] == "shipping.sf_on_request"  # retrieved first with the earlier turn, not without it
+    assert hits_alone[0] != "shipping.sf_on_request"
     assert "shipping.sf_on_request" in [c["id"] for c in with_turn["citations"]], with_turn
     assert "shipping.sf_on_request" not in [c["id"] for c in alone["citations"]], alone
 
