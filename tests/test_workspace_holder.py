@@ -276,3 +276,21 @@ def test_a_vanished_corpus_directory_keeps_the_last_good_snapshot(root: Path) ->
     holder.refresh()
     assert not holder.degraded
     assert holder.current().version == good.version
+
+
+def test_the_configured_workspace_follows_an_edit_without_a_restart(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """agent.check() without a workspace reads the configured one; a saved tone rule applies within the
+    holder's interval, with no watcher thread and no restart."""
+    import agent
+
+    monkeypatch.setenv("KEFU_WORKSPACE", str(root))
+    monkeypatch.delenv("KEFU_CORPUS_DIR")
+    get_settings.cache_clear()
+    text = "亲，本店全场包邮哦。"
+    assert agent.check(text).ok
+    before = workspace_for(get_settings()).version
+    add_tone_word(root / "corpus", "over_intimacy", "全场包邮")
+    wait_for(lambda: workspace_for(get_settings()).version != before)
+    assert [f.rule for f in agent.check(text).findings] == ["over_intimacy"]
