@@ -1,4 +1,10 @@
-"""``python -m agent.drafting.fit train``: learn the fit model and write it into corpus/composer.yaml."""
+"""``python -m agent.drafting.fit train``: learn the fit model and write it into corpus/composer.yaml.
+
+Training messages: question variants of the corpus held out of an index built without them (two
+per script, and every variant of twelve scripts removed whole, so that "the corpus lacks this"
+is learnt too), the golden set and the unseen dev split (never test), each question with the
+candidates the hybrid retriever returns.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from agent.config import REPO_ROOT
+from agent.drafting.base import Candidate
 from agent.drafting.fit import FEATURES, Example, FitModel, choices, learn, operating_point
 
 FIT_MARK = "# --- fit model: written by `python -m agent.drafting.fit train`; do not edit by hand ---"
@@ -37,6 +44,52 @@ def examples_from(paths: list[Path]) -> list[Example]:
     return out
 
 
+def held_out_examples(per_script: int = 2, whole: int = 12, seed: int = 7) -> list[Example]:
+    """Question variants held out of an index built without them: answerable by their own script,
+    and, for ``whole`` scripts removed entirely, answerable by none (the corpus lacks the situation)."""
+    import random
+
+    from agent.config import get_settings
+    from agent.retrieval.bm25 import BM25Index, Tokenizer, script_document
+    from agent.retrieval.embedder import make_embedder
+    from agent.retrieval.hybrid import HybridRetriever
+    from agent.retrieval.index import DenseIndex, sync
+    from agent.retrieval.service import CENTROID_WEIGHT, FUSION
+    from agent.retrieval.vectorstore import MemoryStore
+    from agent.workspace import load_workspace
+
+    settings = get_settings()
+    workspace = load_workspace(settings)
+    rng = random.Random(seed)
+    scripts = list(workspace.corpus.scripts)
+    removed = {s.id for s in rng.sample(scripts, whole)}
+    kept, queries = [], []
+    for script in scripts:
+        held = set(rng.sample(range(len(script.questions)), per_script))
+        queries += [(script.questions[i], script.id) for i in sorted(held)]
+        if script.id not in removed:
+            rest = [q for i, q in enumerate(script.questions) if i not in held]
+            kept.append(script.model_copy(update={"questions": rest}))
+    embedder = make_embedder(settings)
+    store = MemoryStore()
+    sync(store, kept, embedder)
+    dense = DenseIndex(store, embedder, CENTROID_WEIGHT)
+    lexical = BM25Index([script_document(s) for s in kept], Tokenizer(workspace.retrieval_dir)).build()
+    retriever = HybridRetriever(dense, lexical, "hybrid", FUSION)
+    by_id = {s.id: s for s in kept}
+    found = retriever.retrieve_many([q for q, _ in queries], settings.top_k)
+    out = []
+    for (question, sid), hits in zip(queries, found, strict=True):
+        cands = tuple(
+            Candidate(by_id[h.script_id], h.score, dense_rank=h.dense_rank, bm25_rank=h.bm25_rank)
+            for h in hits
+            if h.script_id in by_id
+        )
+        if cands:
+            out.append(Example(question, cands, frozenset() if sid in removed else frozenset({sid})))
+    return out
+
+
 def write_model(composer_yaml: Path, model: FitModel) -> None:
     text = composer_yaml.read_text(encoding="utf-8")
     head = text.split(FIT_MARK)[0].rstrip("\n")
@@ -59,9 +112,10 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the model; write nothing")
     args = parser.parse_args()
     paths = [REPO_ROOT / p for p in TRAIN_SETS if (REPO_ROOT / p).is_file()]
-    examples = examples_from(paths)
+    held = held_out_examples()
+    examples = [*held, *examples_from(paths)]
     weights, bias = learn(examples)
-    trained_on = ", ".join(p.relative_to(REPO_ROOT).as_posix() for p in paths)
+    trained_on = "held-out corpus variants, " + ", ".join(p.relative_to(REPO_ROOT).as_posix() for p in paths)
     model = FitModel(weights=weights, bias=bias, threshold=0.5, trained_on=f"{trained_on} ({len(examples)} questions)")
     if args.target_precision is not None:
         model = operating_point(model, examples, args.target_precision)
