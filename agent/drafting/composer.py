@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -135,25 +135,20 @@ def established_states(grounding: Grounding, style: ComposerStyle) -> set[str]:
     return states
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScriptComposer:
     """Backend ``script``: composes from the scripts, offline, deterministic.
 
-    ``ScriptComposer(style, rules)``; the old ``ScriptComposer(corpus_dir)`` form still loads the
-    style from a corpus directory until the pipeline passes its workspace's.
+    Built from the workspace's data (``ScriptComposer(workspace.style, workspace.tone)``); it
+    reads no file.
     """
 
-    style: ComposerStyle | Path
-    rules: RuleSet | None = None
+    style: ComposerStyle
+    rules: RuleSet
     name: str = "script"
-    _style: ComposerStyle | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self._style = self.style if isinstance(self.style, ComposerStyle) else load_style(self.style)
 
     def draft(self, grounding: Grounding) -> Proposal:
-        style = self._style
-        assert style is not None
+        style = self.style
         chosen, unanswered, skipped = choose(grounding, style)
         asked_by = _questions_by_script(grounding, chosen)
         notes = [f"{sid}: asserts an order state not established" for sid in skipped]
