@@ -3,16 +3,16 @@
 Starts ``kefu serve`` in a subprocess (its store in a temporary data dir, the index shared with
 ``settings.index_dir`` so it is embedded only once), creates keys, warms up, then runs:
 
-1. ``/v1/check`` and ``/v1/drafts`` alone (script backend), one key per connection;
+1. ``/v1/check`` and ``/v1/drafts`` alone (script backend), each request with the next of 40 keys;
 2. ``/v1/drafts`` alone and while six anonymous ``/readyz`` loops run, side by side
    (goal: >= 90% of the throughput alone);
 3. a normal client drafting short messages at a steady pace, alone and while four clients, each
    with its own key, send maximal messages (``KEFU_MAX_MESSAGE_CHARS`` characters) back to back:
-   the normal draft's p99 side by side (goal: <= 300 ms).
-
-Each side-by-side pair runs in ``--rounds`` interleaved rounds (alone, beside, alone, ...), so
-load from other processes on the machine falls on both sides alike. The abusive clients wait ``Retry-After``
+   the normal draft's p99 side by side (goal: <= 300 ms). The abusive clients wait ``Retry-After``
    on a 429 (``--abusers-ignore-retry-after`` to hammer instead); their 200s and 429s are printed.
+
+Each side-by-side pair runs in ``--rounds`` rounds of two windows in ABBA order (alone then
+beside, beside then alone, ...), so load from other processes on the machine falls on both sides alike.
 
 Every normal request must answer 200: any other answer counts as an error and makes the exit
 code 1 (a missed goal is printed, not an exit code).
@@ -276,8 +276,8 @@ def merged(phases: Sequence[Phase]) -> Phase:
 
 
 def abuse(port: int, keys: list[str], drafts: list[bytes], maximal: bytes, args: argparse.Namespace) -> list[Phase]:
-    """Phases 2 and 3, each condition in interleaved rounds (alone, beside, alone, ...), so that the
-    load of other processes on the machine falls on both sides alike."""
+    """Phases 2 and 3, each pair of conditions in ABBA rounds, so that the load of other processes on
+    the machine falls on both sides alike."""
     honour = not args.abusers_ignore_retry_after
     keys, abuser_keys = keys[:-4], keys[-4:]
     window = args.seconds / args.rounds
@@ -285,13 +285,16 @@ def abuse(port: int, keys: list[str], drafts: list[bytes], maximal: bytes, args:
     beside_rounds: list[Phase] = []
     probes = Load()
     readyz = [("/readyz", None, None)] * 6
-    for _ in range(args.rounds):
-        alone_rounds.append(Phase("/v1/drafts", drafts, args.draft_concurrency))
-        asyncio.run(run_phase(alone_rounds[-1], port, keys, args.requests, window))
-        beside_rounds.append(Phase("/v1/drafts", drafts, args.draft_concurrency))
-        work = run_phase(beside_rounds[-1], port, keys, args.requests, window)
-        for status, n in asyncio.run(under_background(port, readyz, honour, work)).statuses.items():
-            probes.statuses[status] = probes.statuses.get(status, 0) + n
+    for n in range(args.rounds):
+        for beside_first in (False, True) if n % 2 == 0 else (True, False):  # ABBA: drift cancels
+            if beside_first:
+                beside_rounds.append(Phase("/v1/drafts", drafts, args.draft_concurrency))
+                work = run_phase(beside_rounds[-1], port, keys, args.requests, window)
+                for status, count in asyncio.run(under_background(port, readyz, honour, work)).statuses.items():
+                    probes.statuses[status] = probes.statuses.get(status, 0) + count
+            else:
+                alone_rounds.append(Phase("/v1/drafts", drafts, args.draft_concurrency))
+                asyncio.run(run_phase(alone_rounds[-1], port, keys, args.requests, window))
     alone, beside = merged(alone_rounds), merged(beside_rounds)
     report(alone, " alone")
     report(beside, " +6 readyz")
@@ -299,7 +302,7 @@ def abuse(port: int, keys: list[str], drafts: list[bytes], maximal: bytes, args:
     verdict = "met" if share >= READYZ_SHARE_GOAL else "MISSED"
     print(
         f"    drafting {alone.rate:.1f} req/s alone, {beside.rate:.1f} req/s beside six anonymous /readyz loops "
-        f"({sum(probes.statuses.values())} probes, {probes.statuses}), {args.rounds} interleaved rounds each: "
+        f"({sum(probes.statuses.values())} probes, {probes.statuses}), {args.rounds} ABBA rounds: "
         f"{share:.0%} (goal >= {READYZ_SHARE_GOAL:.0%}): {verdict}"
     )
 
@@ -308,13 +311,16 @@ def abuse(port: int, keys: list[str], drafts: list[bytes], maximal: bytes, args:
     paced_abused: list[Phase] = []
     got = Load()
     abusers = [("/v1/drafts", maximal, key) for key in abuser_keys]
-    for _ in range(args.rounds):
-        paced_alone.append(Phase("/v1/drafts", drafts, 1))
-        asyncio.run(paced_client(paced_alone[-1], port, keys[0], args.pace, window))
-        paced_abused.append(Phase("/v1/drafts", drafts, 1))
-        work = paced_client(paced_abused[-1], port, keys[0], args.pace, window)
-        for status, n in asyncio.run(under_background(port, abusers, honour, work)).statuses.items():
-            got.statuses[status] = got.statuses.get(status, 0) + n
+    for n in range(args.rounds):
+        for abused_first in (False, True) if n % 2 == 0 else (True, False):
+            if abused_first:
+                paced_abused.append(Phase("/v1/drafts", drafts, 1))
+                work = paced_client(paced_abused[-1], port, keys[0], args.pace, window)
+                for status, count in asyncio.run(under_background(port, abusers, honour, work)).statuses.items():
+                    got.statuses[status] = got.statuses.get(status, 0) + count
+            else:
+                paced_alone.append(Phase("/v1/drafts", drafts, 1))
+                asyncio.run(paced_client(paced_alone[-1], port, keys[0], args.pace, window))
     quiet, abused = merged(paced_alone), merged(paced_abused)
     report(quiet, " paced alone", goal=0)
     report(abused, " paced +4 maximal", goal=0)
@@ -339,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--abuse-seconds", type=float, default=20.0, help="how long the abusers run")
     parser.add_argument("--abusers-ignore-retry-after", action="store_true", help="abusers hammer on 429")
     parser.add_argument("--skip-abuse", action="store_true", help="only the plain throughput phases")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per side-by-side comparison")
+    parser.add_argument("--rounds", type=int, default=4, help="ABBA rounds per side-by-side comparison")
     args = parser.parse_args(argv)
 
     settings = get_settings()
