@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agent.cli import app, fail
+from agent.config import LLM_BACKEND
 from agent.evaluation.compare import Comparison, baseline_from, below_baseline, compare_runs
 from agent.evaluation.estimate import Estimate, estimate_suite
 from agent.evaluation.metrics import METRICS
@@ -39,6 +41,11 @@ class _RichReporter:
 
     def advance(self, record: dict[str, Any]) -> None:
         self.progress.advance(self.task)
+
+
+def _console() -> Console:
+    """Piped output gets a wide console: rich's 80-column default cut the tables short."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _fmt(value: Any, unit: str = "") -> str:
@@ -89,11 +96,19 @@ def run_cmd(
     runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help=RUNS_DIR_HELP),
 ) -> None:
     """Run a suite on its golden set; write eval/runs/RUN_ID/ and print a summary."""
-    if backend not in (None, "script", "direct", "openai"):
-        fail(f"--backend must be 'script', 'direct' or 'openai', not {backend!r}", 2)
+    known = ("script", "direct", LLM_BACKEND)
+    if backend not in (None, *known):
+        fail(f"--backend must be one of {', '.join(known)}, not {backend!r}", 2)
     suite = load_suite(suite_path)
+    if prompt and LLM_BACKEND not in [name for name, _ in suite.variants(backend)]:
+        runs_what = ", ".join(sorted({name for name, _ in suite.variants(backend)}))
+        fail(
+            f"--prompt chooses the {LLM_BACKEND} backend's prompt, and {suite_path} runs {runs_what} only:"
+            f" add {LLM_BACKEND} to the suite's backends or pass --backend {LLM_BACKEND}",
+            2,
+        )
     options = RunOptions(backend, prompt or None, limit, not no_cache, concurrency, runs_dir)
-    console = Console()
+    console = _console()
     if dry_run:
         console.print(_estimate_table(estimate_suite(suite, options)))
         return
@@ -133,7 +148,7 @@ def compare_cmd(
 ) -> None:
     """Per-metric deltas of RUN_B against RUN_A and the cases that got worse."""
     comparison = compare_runs(load_run(run_a, runs_dir), load_run(run_b, runs_dir))
-    console = Console()
+    console = _console()
     console.print(_comparison_table(comparison))
     for note in comparison.notes:
         console.print(f"note: {note}")
