@@ -207,7 +207,8 @@ def test_readers_always_get_a_whole_valid_snapshot_while_files_flip(root: Path) 
             path.write_text("scripts: [", encoding="utf-8")
             time.sleep(0.02)
             path.write_text(saved.replace("{sf_courier}。\n", f"{{sf_courier}}。第{i}版。\n"), encoding="utf-8")
-            wait_for(lambda: not holder.degraded)
+            # each round's valid text is new, so its snapshot has a version not seen before
+            wait_for(lambda: holder.current().version not in good_versions and not holder.degraded)
             good_versions.add(holder.current().version)
     finally:
         stop.set()
