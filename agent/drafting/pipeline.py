@@ -74,6 +74,26 @@ def prepare_message(text: str, settings: Settings) -> tuple[str, list[str]]:
     return clean, notes
 
 
+def masked(text: str, message: Message, workspace: Workspace, notes: list[str]) -> tuple[str, Message]:
+    """The message, its earlier turns and the order's region with personal data masked (typed
+    placeholders), before retrieval, any backend or any prompt sees them; a note names the kinds."""
+    redactor = workspace.redactor
+    text, kinds = redactor.mask(text)
+    turns = []
+    for turn in message.turns:
+        clean, found = redactor.mask(turn.text)
+        kinds += found
+        turns.append(Turn(role=turn.role, text=clean))
+    order = message.order
+    if order is not None and order.region:
+        region, found = redactor.mask(order.region)
+        kinds += found
+        order = order.model_copy(update={"region": region})
+    if kinds:
+        notes.append(f"personal data masked: {', '.join(dict.fromkeys(kinds))}")
+    return text, message.model_copy(update={"text": text, "turns": turns, "order": order})
+
+
 def bounded_message(message: Message, settings: Settings) -> Message:
     """The message with its shop name, earlier turns and order bounded like the text itself."""
     if len(message.shop) > settings.max_shop_chars:
@@ -158,6 +178,7 @@ class Drafter:
                 message = bounded_message(message, settings)
                 text, notes = prepare_message(message.text, settings)
                 workspace.shop(message.shop)  # an unknown shop fails before any work
+                text, message = masked(text, message, workspace, notes)
                 name = settings.resolved_backend(backend)
                 composer = self.backend(BACKENDS_DEFAULT, workspace)
             with clock("retrieve"):
@@ -212,13 +233,11 @@ class Drafter:
         return verdict
 
     def _redacted(self, grounding: Grounding, proposal: Proposal, workspace: Workspace) -> Proposal:
-        redactor = workspace.redactor
-        kinds = redactor.found(grounding.message)
-        if kinds:
-            cleaned = redactor.redact(proposal.text)
-            if cleaned != proposal.text:
-                proposal.text = cleaned
-                proposal.notes.append("personal data from the message removed from the draft")
+        """No personal data in a draft, whatever a backend wrote (the message reached it masked)."""
+        cleaned = workspace.redactor.redact(proposal.text)
+        if cleaned != proposal.text:
+            proposal.text = cleaned
+            proposal.notes.append("personal data removed from the draft")
         return proposal
 
     @staticmethod
