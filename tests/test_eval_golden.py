@@ -13,7 +13,7 @@ from agent.corpus import load_corpus
 from agent.errors import EvalError
 from agent.evaluation.dataset import GoldenCase, load_golden, parse_cases
 from agent.evaluation.metrics import must_include, must_not
-from agent.guardrails import check
+from agent.guardrails import check, default_rules
 from agent.text import normalize
 
 GOLDEN = REPO_ROOT / "eval" / "golden.jsonl"
@@ -53,7 +53,7 @@ def test_expected_ids_name_scripts_of_the_corpus(cases: list[GoldenCase]) -> Non
 def test_golden_replies_obey_the_tone_policy(cases: list[GoldenCase]) -> None:
     broken = []
     for case in cases:
-        verdict = check(case.golden, query=case.message, declared_refusal=case.expect_refusal)
+        verdict = check(case.golden, rules=default_rules(), query=case.message, declared_refusal=case.expect_refusal)
         broken.extend((case.id, f.rule, f.text) for f in verdict.findings)
     assert broken == []
 

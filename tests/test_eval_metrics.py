@@ -23,6 +23,7 @@ from agent.evaluation.metrics import (
     zh_tokens,
 )
 from agent.evaluation.numerals import read_numeral
+from agent.guardrails import default_rules
 from agent.retrieval import HashEmbedder
 
 REPLY = "亲，本店默认发申通快递，普通城市包邮，一般2到4天送达；想更快可以另补15元改发顺丰。"
@@ -136,12 +137,13 @@ def test_must_not_points_at_the_original_span() -> None:
 
 
 def test_tone_is_one_without_findings_and_lists_them_otherwise() -> None:
-    assert tone("您好，本店默认发申通快递。").value == 1.0
+    rules = default_rules()
+    assert tone("您好，本店默认发申通快递。", rules).value == 1.0
     text = "亲亲，但是这个价格我们不能改哦"
-    score = tone(text)
+    score = tone(text, rules)
     assert score.value == 0.0
-    rules = {rule for _, _, rule in score.spans}
-    assert {"over_intimacy", "contains_danshi"} <= rules
+    found = {rule for _, _, rule in score.spans}
+    assert {"over_intimacy", "contains_danshi"} <= found
     for start, end, rule in score.spans:
         assert rule in score.reason and text[start:end] in score.reason
 

@@ -16,7 +16,7 @@ from agent.drafting.base import Grounding, Proposal
 from agent.drafting.fake import ScriptedBackend
 from agent.drafting.pipeline import Drafter, draft_reply
 from agent.errors import BackendError, EmptyMessageError, MessageTooLongError
-from agent.guardrails import check
+from agent.guardrails import check, default_rules
 from agent.retrieval import HashEmbedder
 from agent.retrieval.service import get_retriever
 from agent.types import Message, Order, Turn
@@ -48,7 +48,7 @@ def test_bargaining_draft_declines_with_the_apology_and_cites_its_script(drafter
     assert draft.text.removeprefix("亲，").startswith("非常抱歉")
     assert draft.status == "ok", draft.findings
     assert draft.citations and draft.citations[0].category == "bargaining"
-    assert check(draft.text, declared_refusal=True).ok
+    assert check(draft.text, rules=default_rules(), declared_refusal=True).ok
 
 
 def test_each_question_of_a_message_is_answered(drafter: Drafter) -> None:

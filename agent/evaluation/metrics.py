@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.errors import EvalError
 from agent.evaluation.lexical import (
     Score,
     bleu,
@@ -112,16 +113,14 @@ def must_not(text: str, phrases: Sequence[str]) -> Score:
 # --- behaviour -----------------------------------------------------------------------------
 
 
-def tone(
-    text: str, query: str | None = None, declared_refusal: bool | None = None, rules: RuleSet | None = None
-) -> Score:
+def tone(text: str, rules: RuleSet, query: str | None = None, declared_refusal: bool | None = None) -> Score:
     """1 when the guardrail finds nothing in the draft; the reason lists each finding and its span.
 
-    ``rules`` is the workspace's tone rules (the run passes its own); None: the repository's.
+    ``rules`` is the tone rules of the workspace the run drafts from (never a default behind its back).
     """
-    from agent.guardrails import check, default_rules
+    from agent.guardrails import check
 
-    verdict = check(text, rules=rules or default_rules(), query=query, declared_refusal=declared_refusal)
+    verdict = check(text, rules=rules, query=query, declared_refusal=declared_refusal)
     if not verdict.findings:
         return Score(1.0, "no findings")
     reason = "; ".join(f"{f.rule} at {f.start}-{f.end} {f.text!r}" for f in verdict.findings)
@@ -252,8 +251,14 @@ def _must_not(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
     return must_not(out.text, case.must_not)
 
 
+def _rules(ctx: Context) -> RuleSet:
+    if ctx.rules is None:
+        raise EvalError("the tone metrics need the run's tone rules (Context.rules): none were given")
+    return ctx.rules
+
+
 def _tone(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
-    return tone(out.text, case.message, out.is_refusal, ctx.rules)
+    return tone(out.text, _rules(ctx), case.message, out.is_refusal)
 
 
 def _refusal(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
@@ -292,7 +297,7 @@ def _ok_precision(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
 def _correct(case: GoldenCase, out: Outcome, ctx: Context) -> Score:
     missing = missing_facts(out.text, case.must_include)
     forbidden = present_phrases(out.text, case.must_not)
-    clean = tone(out.text, case.message, out.is_refusal, ctx.rules).value == 1.0
+    clean = tone(out.text, _rules(ctx), case.message, out.is_refusal).value == 1.0
     agrees = out.is_refusal == case.expect_refusal
     return correct(out.cited_ids, case.question_groups(), missing, forbidden, clean, agrees)
 

@@ -21,10 +21,8 @@ __all__ = ["RuleSet", "check", "default_rules", "load_rules", "rules_for"]
 
 @lru_cache(maxsize=1)
 def default_rules() -> RuleSet:
-    """The repository's own tone rules: the one fallback while callers move to passing ``rules=``.
-
-    Transitional (issue 12): every caller should pass the workspace's rules; this goes away then.
-    """
+    """The repository's own tone rules, for tests and benchmarks; drafting, checking and evaluating
+    always pass the rules of the workspace they work on."""
     from agent.config import REPO_ROOT  # lazily: the guardrail itself never needs settings
 
     return load_rules(REPO_ROOT / "corpus" / RULES_FILE)
@@ -33,9 +31,9 @@ def default_rules() -> RuleSet:
 def check(
     draft: str,
     *,
-    rules: RuleSet | None = None,
+    rules: RuleSet,
     query: str | None = None,
     declared_refusal: bool | None = None,
 ) -> Verdict:
     """Check one draft against ``rules`` (with the customer's query and the drafter's refusal flag)."""
-    return evaluate(draft, query, declared_refusal, rules if rules is not None else default_rules())
+    return evaluate(draft, query, declared_refusal, rules)
