@@ -157,7 +157,7 @@ def test_readyz_is_cached_and_tells_details_only_to_keyed_callers(made: list[Tes
 
     services.db().writable = counted
     client.app.state.readiness._last = None  # type: ignore[attr-defined]
-    for _ in range(25):  # past 20 a second, anonymous probes are paced (see the pacing test)
+    for _ in range(10):  # past a few a second, anonymous probes are paced (see the pacing test)
         assert client.get("/readyz").json() == {"status": "ready"}
     keyed = client.get("/readyz", headers={"Authorization": f"Bearer {key}"}).json()
     assert keyed == {"status": "ready", "checks": {"workspace": "ok", "index": "ok", "store": "ok"}}

@@ -120,8 +120,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-PROBES_PER_S = 20
-PROBE_PAUSE_S = 0.25
+PROBES_PER_S = 5
+PROBE_PAUSE_S = 0.5
 _JSON = [(b"content-type", b"application/json")]
 _HEALTHY = json.dumps({"status": "ok"}).encode()
 _NOT_READY = json.dumps({"error": {"code": "not_ready", "message": "not ready"}}).encode()
