@@ -9,7 +9,8 @@
   ``d * (1 / long_duty - 1)``): long messages cannot take the CPU from short ones.
 
 Past a bound the answer is 429 with ``Retry-After`` (seconds). Settings come from the
-environment (``KEFU_API_RATE_PER_S`` …).
+environment (``KEFU_API_RATE_PER_S`` …). The bounds hold per server process: with
+``kefu serve --workers N`` a key may spend N times its rate.
 """
 
 from __future__ import annotations
