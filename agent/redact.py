@@ -203,8 +203,12 @@ def _candidates(kind: Kind, text: str) -> list[tuple[int, int]]:
     return out
 
 
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]")
+
+
 def _accepted(kind: Kind, text: str, start: int, end: int) -> bool:
-    before = text[max(0, start - kind.window) : start]
+    # Only the value's own sentence describes it: 快递 in "…申通快递。您的手机139…" says nothing of the number.
+    before = _SENTENCE_END.split(text[max(0, start - kind.window) : start])[-1]
     if kind.unless is not None and kind.unless.search(before):
         return False
     if kind.context is not None and kind.context.search(before):
