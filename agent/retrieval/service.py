@@ -83,7 +83,8 @@ def ping_store(settings: Settings) -> None:
 
 
 def _snapshot_dir(settings: Settings) -> Path:
-    return settings.data_dir / "vectors"
+    """Beside the local index (``chroma`` -> ``chroma-vectors``), so it follows KEFU_CHROMA_PATH."""
+    return settings.index_dir.parent / f"{settings.index_dir.name}-vectors"
 
 
 def _snapshot_path(settings: Settings, embedder: Embedder, version: str) -> Path:
