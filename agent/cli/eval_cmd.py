@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agent.cli import app, fail
-from agent.config import LLM_BACKEND
+from agent.config import BACKENDS_DEFAULT, LLM_BACKEND
 from agent.evaluation.compare import Comparison, baseline_from, below_baseline, compare_runs
 from agent.evaluation.estimate import Estimate, estimate_suite
 from agent.evaluation.metrics import METRICS
@@ -96,7 +96,7 @@ def run_cmd(
     runs_dir: Path = typer.Option(DEFAULT_RUNS_DIR, "--runs-dir", help=RUNS_DIR_HELP),
 ) -> None:
     """Run a suite on its golden set; write eval/runs/RUN_ID/ and print a summary."""
-    known = ("script", "direct", LLM_BACKEND)
+    known = (BACKENDS_DEFAULT, "direct", LLM_BACKEND)
     if backend not in (None, *known):
         fail(f"--backend must be one of {', '.join(known)}, not {backend!r}", 2)
     suite = load_suite(suite_path)

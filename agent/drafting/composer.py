@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.config import BACKENDS_DEFAULT
 from agent.corpus import VARIABLE, fill
 from agent.datafile import load
 from agent.drafting.base import Candidate, Grounding, Proposal
@@ -145,7 +146,7 @@ class ScriptComposer:
 
     style: ComposerStyle
     rules: RuleSet
-    name: str = "script"
+    name: str = BACKENDS_DEFAULT
 
     def draft(self, grounding: Grounding) -> Proposal:
         style = self.style

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.config import LLM_BACKEND
 from agent.drafting.pipeline import MAX_REVISIONS, prepare_message
 from agent.evaluation.cache import CachedOpenAIBackend, CallStats, DiskCache
 from agent.evaluation.dataset import GoldenCase
@@ -77,9 +78,9 @@ def estimate_variant(
 
 def _prepare_for_estimate(suite: Suite, backend: str, prompt: str | None, options: RunOptions) -> _Variant:
     """Like a run's preparation, without requiring a configured LLM: nothing is called."""
-    settings = suite_settings(suite, prompt if backend == "openai" else None)
+    settings = suite_settings(suite, prompt if backend == LLM_BACKEND else None)
     cache = DiskCache(settings.data_dir / "eval-cache") if options.use_cache else None
-    llm = CachedOpenAIBackend(settings, cache) if backend == "openai" else None
+    llm = CachedOpenAIBackend(settings, cache) if backend == LLM_BACKEND else None
     notes = [] if settings.llm_configured or llm is None else ["no LLM is configured yet: a real run would fail"]
     return _Variant(suite, backend, prompt, settings, CallStats(), llm, None, notes)
 

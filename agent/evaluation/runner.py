@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 import agent.drafting.direct  # noqa: F401  (registers the ``direct`` baseline backend)
-from agent.config import REPO_ROOT, Settings
+from agent.config import LLM_BACKEND, REPO_ROOT, Settings
 from agent.drafting.base import Grounding
 from agent.drafting.pipeline import Drafter
 from agent.errors import EvalError, KefuError
@@ -199,16 +199,16 @@ class _Variant:
 
 
 def _prepare(suite: Suite, backend: str, prompt: str | None, options: RunOptions) -> _Variant:
-    settings = suite_settings(suite, prompt if backend == "openai" else None)
+    settings = suite_settings(suite, prompt if backend == LLM_BACKEND else None)
     cache = DiskCache(settings.data_dir / "eval-cache") if options.use_cache else None
     stats = CallStats()
     notes: list[str] = []
-    if backend == "openai" and not settings.llm_configured:
+    if backend == LLM_BACKEND and not settings.llm_configured:
         raise EvalError(
             f"suite {suite.name} runs the openai backend, but no LLM is configured: "
             "set KEFU_LLM_BASE_URL (and KEFU_LLM_API_KEY), or run with --backend script"
         )
-    llm = CachedOpenAIBackend(settings, cache, stats) if backend == "openai" else None
+    llm = CachedOpenAIBackend(settings, cache, stats) if backend == LLM_BACKEND else None
     if llm is not None:
         prompt_hashes(settings)  # a missing or broken prompt file fails now, not once per case
     judge_llm = None

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from agent.config import LLM_BACKEND
 from agent.datafile import field_errors
 from agent.errors import EvalError
 from agent.evaluation.metrics import METRICS, unknown_metrics
@@ -103,8 +104,8 @@ class Suite(BaseModel):
         versions = prompts or self.prompts
         pairs: list[tuple[str, str | None]] = []
         for name in backends:
-            if name == "openai":
-                pairs.extend(("openai", v) for v in versions)
+            if name == LLM_BACKEND:
+                pairs.extend((LLM_BACKEND, v) for v in versions)
             else:
                 pairs.append((name, None))
         return pairs
