@@ -50,8 +50,10 @@ def server(bench: Bench) -> Iterator[Server]:
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
+    """One browser for this package, closed when its tests end: a sync Playwright left running holds an
+    asyncio loop in the main thread, and every later sync_playwright() in the session then fails."""
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (make browser-deps)")
     from playwright.sync_api import expect, sync_playwright
