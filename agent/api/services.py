@@ -2,8 +2,8 @@
 
 Every request reads ONE workspace snapshot (:meth:`Services.workspace`): the last good one the
 holder has, so a broken save on disk never fails a request. Personal data in the customer's
-text is masked here, before the drafter (and so any LLM prompt) sees it, before it is stored,
-and before anything is logged.
+text is masked by the drafting pipeline before any backend (and so any LLM prompt) sees it, by
+the store before it is kept, and before anything is logged.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from agent.errors import InputError, KefuError
 from agent.guardrails import check
 from agent.redact import Redactor, load_redactor
 from agent.store import Store, store_path
-from agent.types import Message, Order, Turn
+from agent.types import Message
 from agent.workspace import Workspace, WorkspaceHolder, holder_for
 
 log = logging.getLogger("kefu.api")
@@ -136,12 +136,11 @@ class Services:
             raise InputError(
                 f"backend {LLM_BACKEND!r} is not configured on this server: omit backend or use {BACKENDS_DEFAULT!r}"
             )
-        redactor = self.redactor()
-        message, kinds = masked_message(body, redactor)
+        # The pipeline masks personal data before retrieval or any backend sees it; the store masks
+        # what it keeps. Neither needs the API to mask first.
+        message = Message(text=body.query, shop=body.shop, order=body.order, turns=list(body.turns))
         draft = self.drafting().draft(message, body.backend)
-        if kinds:
-            draft.notes.append("personal data masked before drafting: " + ", ".join(kinds))
-        draft_id = self.db().record_draft(draft, message.text, body.shop, key_name)
+        draft_id = self.db().record_draft(draft, body.query, body.shop, key_name)
         head: dict[str, Any] = {"draft_id": draft_id} if body.id is None else {"draft_id": draft_id, "id": body.id}
         return {**head, **draft.public()}
 
@@ -155,13 +154,3 @@ def lower_priority() -> None:
     """Lower the calling thread's CPU priority (Linux: per-thread nice 10); elsewhere nothing."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LONG_DRAFT_NICE)
-
-
-def masked_message(body: DraftIn, redactor: Redactor) -> tuple[Message, list[str]]:
-    """The message to draft from, personal data masked in its text, turns and order; and the kinds found."""
-    text, kinds = redactor.mask(body.query)
-    turns = [Turn(role=t.role, text=redactor.redact(t.text)) for t in body.turns]
-    order = body.order
-    if order is not None and order.region:
-        order = Order.model_validate({**order.model_dump(), "region": redactor.redact(order.region)})
-    return Message(text=text, shop=body.shop, order=order, turns=turns), kinds

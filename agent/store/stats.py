@@ -28,6 +28,10 @@ class Tally:
     def reviewed(self) -> int:
         return self.accepted + self.edited + self.rejected
 
+    @property
+    def edit_rate(self) -> float | None:
+        return self.edited / self.reviewed if self.reviewed else None
+
     def add(self, action: str | None) -> None:
         self.drafts += 1
         if action in ("accepted", "edited", "rejected"):
@@ -43,7 +47,7 @@ class Tally:
             "edited": self.edited,
             "rejected": self.rejected,
             "acceptance_rate": round(self.accepted / seen, 4) if seen else None,
-            "edit_rate": round(self.edited / seen, 4) if seen else None,
+            "edit_rate": round(self.edit_rate, 4) if self.edit_rate is not None else None,
         }
 
 

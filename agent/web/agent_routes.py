@@ -14,10 +14,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from agent.errors import InputError, KefuError, MessageTooLongError, NotFoundError, UnknownShopError
 from agent.guardrails import check
 from agent.shoptools import phrases, welcome
+from agent.store.keys import Role, split_key
 from agent.types import Draft, Message, Order, Turn
 from agent.web import queries
 from agent.web.render import PREFIX, api_session, read_form, render, signed_in, state
-from agent.web.session import Role, csrf_ok
+from agent.web.session import csrf_ok
 
 router = APIRouter(include_in_schema=False)
 
@@ -87,7 +88,8 @@ async def signin(request: Request) -> Response:
         return _with_token(request, blank, token, "csrf", status=403)
     token = fields.get("api_key", "").strip()
     checked = await run_in_threadpool(web.store().verify_key, token) if token else None
-    key_id = queries.key_id_of(token) if token else None
+    parts = split_key(token) if token else None
+    key_id = parts[0] if parts is not None else None
     if checked is None or checked.status != "ok" or checked.name is None or key_id is None:
         blank = Response()
         again = web.sessions.presign_token(request, blank)
@@ -134,20 +136,15 @@ def _citations(draft: Draft, ws: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _masked(body: DraftBody, ws: Any) -> Message:
-    """The message with personal data masked in its text, turns and region, before any drafting."""
-    redact = ws.redactor.redact
-    order = body.order
-    if order is not None and order.region:
-        order = order.model_copy(update={"region": redact(order.region)})
-    turns = [Turn(role=t.role, text=redact(t.text)) for t in body.turns]
-    return Message(text=redact(body.query), shop=body.shop, order=order, turns=turns)
+def _message(body: DraftBody) -> Message:
+    """The message to draft; the pipeline masks its personal data before any backend sees it."""
+    return Message(text=body.query, shop=body.shop, order=body.order, turns=list(body.turns))
 
 
 def _draft(request: Request, body: DraftBody, key_name: str) -> dict[str, Any]:
     web = state(request)
     ws = web.workspace()
-    message = _masked(body, ws)
+    message = _message(body)
     draft = web.services.drafting().draft(message, None)
     draft_id = web.store().record_draft(draft, message.text, body.shop, key_name)
     return {"draft_id": draft_id, **draft.public(), "citations": _citations(draft, ws)}

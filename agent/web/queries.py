@@ -10,9 +10,11 @@ from __future__ import annotations
 import inspect
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Role = Literal["agent", "supervisor"]
+from agent.store.keys import Role
+from agent.store.stats import Tally
+
 QUEUE_LIMIT = 200
 
 
@@ -30,12 +32,6 @@ def key_by_id(store: Any, key_id: str) -> KeyInfo | None:
         return None
     role: Role = "supervisor" if found.role == "supervisor" else "agent"
     return KeyInfo(found.name, role, found.status != "ok")
-
-
-def key_id_of(token: str) -> str | None:
-    """The public id part of a presented key (``kefu_<id>_<secret>``)."""
-    parts = token.strip().split("_", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == "kefu" and parts[1] and parts[2] else None
 
 
 # --- drafts with their latest feedback --------------------------------------------------
@@ -84,33 +80,13 @@ def facets(store: Any) -> dict[str, list[str]]:
 # --- per-script outcomes -------------------------------------------------------------------
 
 
-@dataclass
-class ScriptTally:
-    script_id: str
-    served: int = 0
-    accepted: int = 0
-    edited: int = 0
-    rejected: int = 0
-
-    @property
-    def reviewed(self) -> int:
-        return self.accepted + self.edited + self.rejected
-
-    @property
-    def edit_rate(self) -> float | None:
-        return self.edited / self.reviewed if self.reviewed else None
-
-
-def script_stats(store: Any) -> list[ScriptTally]:
-    """Per cited script: drafts served and what agents did with them; most edited first."""
-    tallies: dict[str, ScriptTally] = {}
+def script_stats(store: Any) -> list[Tally]:
+    """Per cited script (``Tally.key``): drafts served and what agents did with them; most edited first."""
+    tallies: dict[str, Tally] = {}
     for row in drafts(store):
         for script_id in row["cited_ids"]:
-            tally = tallies.setdefault(script_id, ScriptTally(script_id))
-            tally.served += 1
-            if row["action"] in ("accepted", "edited", "rejected"):
-                setattr(tally, row["action"], getattr(tally, row["action"]) + 1)
-    return sorted(tallies.values(), key=lambda t: (-(t.edit_rate or 0.0), -t.served, t.script_id))
+            tallies.setdefault(script_id, Tally(script_id)).add(row["action"])
+    return sorted(tallies.values(), key=lambda t: (-(t.edit_rate or 0.0), -t.drafts, t.key))
 
 
 def edits_of(store: Any, script_id: str) -> list[dict[str, Any]]:

@@ -11,8 +11,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from agent.store.keys import Role
 from agent.web.evaljobs import EvalJobs
-from agent.web.session import Role, Sessions, WebSession, csrf_ok
+from agent.web.session import Sessions, WebSession, csrf_ok
 from agent.web.textdiff import char_diff
 
 HERE = Path(__file__).resolve().parent

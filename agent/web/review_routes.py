@@ -199,7 +199,7 @@ async def scripts_page(request: Request) -> Response:
     web = state(request)
     stats = await run_in_threadpool(queries.script_stats, web.store())
     ws = await run_in_threadpool(web.workspace)
-    titles = {s.script_id: getattr(ws.scripts_by_id.get(s.script_id), "title", "") for s in stats}
+    titles = {s.key: getattr(ws.scripts_by_id.get(s.key), "title", "") for s in stats}
     return render(request, "scripts.html", stats=stats, titles=titles)
 
 

@@ -18,15 +18,15 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agent.store.keys import Role
 from agent.web import queries
 from agent.web.signing import BadSignature, URLSafeTimedSerializer
 
-Role = Literal["agent", "supervisor"]
 COOKIE = "kefu_session"
 PRESIGN_COOKIE = "kefu_presign"
 CSRF_HEADER = "x-csrf-token"

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 
 from agent.corpus import fill, variables
+from agent.emergency import EmergencyRule
 from agent.guardrails import check
 from agent.text import normalize_query
 from agent.workspace.snapshot import Workspace
@@ -71,16 +72,13 @@ def emergency_problems(ws: Workspace) -> Iterator[str]:
         for other in rules[:i]:
             if other.id == rule.id:
                 yield f"{where}: field id: duplicate rule id"
-            elif rule.active.overlaps(other.active) and _shared_trigger(rule.keywords, other.keywords, rule, other):
+            elif rule.active.overlaps(other.active) and _shared_trigger(rule, other):
                 yield f"{where}: field keywords: overlaps rule {other.id} (same keyword, overlapping windows)"
 
 
-def _shared_trigger(ka: list[str], kb: list[str], a: object, b: object) -> bool:
-    na = {normalize_query(k) for k in ka}
-    nb = {normalize_query(k) for k in kb}
-    pa = set(getattr(a, "patterns", ()))
-    pb = set(getattr(b, "patterns", ()))
-    return bool(na & nb) or bool(pa & pb)
+def _shared_trigger(a: EmergencyRule, b: EmergencyRule) -> bool:
+    keywords = {normalize_query(k) for k in a.keywords} & {normalize_query(k) for k in b.keywords}
+    return bool(keywords) or bool(set(a.patterns) & set(b.patterns))
 
 
 def prompt_problems(ws: Workspace) -> Iterator[str]:
