@@ -33,6 +33,7 @@ class SplitRules(BaseModel):
     context_chars: int = Field(default=0, ge=0)
     min_chars: int = Field(default=3, ge=0)
     max_questions: int = Field(default=8, ge=1)
+    space_cuts: bool = False
 
     @field_validator("question_pattern")
     @classmethod
@@ -90,6 +91,8 @@ class _Cutter:
             if i > 0 and form[i - 1] in starts_clause and any(form.startswith(c, i) for c in r.connectors):
                 cuts.add(i)
         cuts.update(self._between_questions(form))
+        if r.space_cuts:
+            cuts.update(_space_cuts(form))
         return sorted(cuts)
 
     def _between_questions(self, form: str) -> list[int]:
@@ -104,6 +107,25 @@ class _Cutter:
             for n in range(len(clauses) - 1)
             if asks[n] and asks[n + 1] and _only_commas(form[clauses[n][1] : clauses[n + 1][0]], self.rules)
         ]
+
+
+_SPACES = re.compile(r"[ \t]+")
+
+
+def _space_cuts(form: str) -> list[int]:
+    """Cuts after the spaces customers type between questions (EMS多少 新疆到不到 要几天).
+
+    A space between two Latin letters or digits (iPhone 12, 165 110斤) is part of the question.
+    """
+    cuts = []
+    for m in _SPACES.finditer(form):
+        a, b = m.span()
+        if a == 0 or b == len(form):
+            continue
+        if form[a - 1].isascii() and form[a - 1].isalnum() and form[b].isascii() and form[b].isalnum():
+            continue
+        cuts.append(b)
+    return cuts
 
 
 def _only_commas(gap: str, rules: SplitRules) -> bool:
