@@ -52,6 +52,7 @@ def held_out_examples(per_script: int = 2, whole: int = 12, seed: int = 7) -> li
     from agent.config import get_settings
     from agent.retrieval.bm25 import BM25Index, Tokenizer, script_document
     from agent.retrieval.embedder import make_embedder
+    from agent.retrieval.homophone import corrector_for
     from agent.retrieval.hybrid import HybridRetriever
     from agent.retrieval.index import DenseIndex, sync
     from agent.retrieval.service import CENTROID_WEIGHT, FUSION
@@ -75,7 +76,7 @@ def held_out_examples(per_script: int = 2, whole: int = 12, seed: int = 7) -> li
     sync(store, kept, embedder)
     dense = DenseIndex(store, embedder, CENTROID_WEIGHT)
     lexical = BM25Index([script_document(s) for s in kept], Tokenizer(workspace.retrieval_dir)).build()
-    retriever = HybridRetriever(dense, lexical, "hybrid", FUSION)
+    retriever = HybridRetriever(dense, lexical, "hybrid", FUSION, correct=corrector_for(workspace.retrieval_dir))
     by_id = {s.id: s for s in kept}
     found = retriever.retrieve_many([q for q, _ in queries], settings.top_k)
     out = []

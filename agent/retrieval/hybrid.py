@@ -8,7 +8,7 @@ scores differ by hundredths and BM25 scores have no fixed scale.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
@@ -78,7 +78,9 @@ class HybridRetriever:
         mode: Mode = "hybrid",
         fusion: Fusion | None = None,
         rules: SplitRules | None = None,
+        correct: Callable[[str], str] | None = None,
     ) -> None:
+        self.correct = correct
         self.dense = dense
         self.lexical = lexical
         self.mode = mode
@@ -91,6 +93,8 @@ class HybridRetriever:
     def retrieve_many(self, queries: list[str], k: int) -> list[list[Hit]]:
         """``retrieve`` for several queries, their dense embeddings computed in one batch."""
         texts = [normalize_query(q) for q in queries]
+        if self.correct is not None:  # homophone typos of trade terms (agent.retrieval.homophone)
+            texts = [self.correct(t) for t in texts]
         live = [i for i, t in enumerate(texts) if t.strip()]
         results: list[list[Hit]] = [[] for _ in queries]
         if not live or k <= 0:

@@ -18,6 +18,7 @@ from agent.config import Settings
 from agent.corpus import content_hash
 from agent.retrieval.bm25 import bm25_for
 from agent.retrieval.embedder import Embedder, make_embedder
+from agent.retrieval.homophone import corrector_for
 from agent.retrieval.hybrid import Fusion, Hit, HybridRetriever, Mode, Retriever, per_question
 from agent.retrieval.index import DenseIndex, Progress, SyncReport, sync
 from agent.retrieval.vectorstore import SnapshotStore, VectorStore
@@ -157,7 +158,8 @@ def get_retriever(
             store = _indexed_store(settings, embedder, scripts, version)
             lexical = bm25_for(version, scripts, workspace.retrieval_dir)
             dense = DenseIndex(store, embedder, CENTROID_WEIGHT)
-            retriever = HybridRetriever(dense, lexical, mode, FUSION, workspace.split)
+            correct = corrector_for(workspace.retrieval_dir)
+            retriever = HybridRetriever(dense, lexical, mode, FUSION, workspace.split, correct)
             _RETRIEVERS[(version, *place)] = retriever
     return retriever
 
