@@ -45,6 +45,7 @@ def ground(shop: Shop, *questions: tuple[str, list[Candidate]], order: Order | N
 def test_a_fact_shared_by_two_scripts_is_said_once_with_one_apology_and_no_fragment(style: ComposerStyle) -> None:
     a = "亲，非常抱歉，本店商品都是明码实价。订单满280元还会随机送一份小礼品。"
     b = "您好，非常抱歉给您带来困扰！订单满280元还会随机送一份小礼品，下午15:00前付款当天发出。有任何问题随时联系我们。"
+    style = style.model_copy(update={"close_with": "还有其他问题随时联系我们。"})  # a workspace that closes
     text = compose([a, b], style, closing=True)
     assert text.count("订单满280元还会随机送一份小礼品") == 1
     assert text.count("非常抱歉") == 1 and "给您带来困扰" not in text
@@ -150,3 +151,13 @@ def test_the_composer_is_built_from_data_and_reads_no_file(
     monkeypatch.setattr(Path, "read_bytes", no_reads)
     assert compose(["您好，本店默认发申通快递。"], style)
     assert composer.name == "script"
+
+
+def test_a_paraphrase_of_what_an_earlier_answer_said_is_dropped(style: ComposerStyle) -> None:
+    """Two scripts about one topic (实拍 and 色差) say the same fact in other words: it is said once."""
+    a = "亲，我们的商品图片都是实物拍摄的，光线和屏幕不同可能会有轻微色差。"
+    b = "商品都是实物拍摄的。如果收到后颜色差异明显，可以联系我们处理。"
+    text = compose([a, b], style)
+    assert text.count("实物拍摄") == 1
+    assert "颜色差异明显" in text  # what the second answer adds is kept
+    assert fragment(text).value == 0.0

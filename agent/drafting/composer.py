@@ -67,6 +67,9 @@ class ComposerStyle(BaseModel):
     first_answer_chars: int = Field(default=1000, ge=1)
     extra_answer_chars: int = Field(default=1000, ge=1)
     relevant_bigrams: int = Field(default=2, ge=1)
+    # A clause whose character pairs were already said at this share (a paraphrase of an earlier
+    # answer: 运费全国统一20元 after EMS全国统一20元) is dropped; 1.0 keeps every such clause.
+    repeat_overlap: float = Field(default=1.0, gt=0, le=1)
     # Scripts whose reply states an order state, and what establishes each state.
     asserts: dict[str, list[State]] = Field(default_factory=dict)
     state_cues: dict[State, list[str]] = Field(default_factory=dict)
@@ -293,7 +296,7 @@ def compose(
             clauses = [fill(c, values) for c in raw_clauses]
             facts = {content(values.get(m, "")) for c in raw_clauses for m in VARIABLE.findall(c)} - {""}
             asked_fact = any(_bigrams(f) & asked or f in asked_text for f in facts)
-            relevant = len(asked & _bigrams(content("".join(clauses)))) >= style.relevant_bigrams
+            relevant = _relevant(content("".join(clauses)), asked, style)
             if kept_chars >= budget and not (asked_fact or relevant):
                 continue
             kept: list[str] = []
@@ -316,6 +319,8 @@ def compose(
                 earlier = ["".join(said[:before])]
                 if not key or _said("".join(content(c) for c in kept) + key, earlier, style.repeat_min_run):
                     continue
+                if _overlap(key, said) >= style.repeat_overlap:
+                    continue
                 kept.append(clause)
                 said.append(key)
             if kept:
@@ -332,6 +337,19 @@ def compose(
 
 def _bigrams(text: str) -> set[str]:
     return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def _relevant(key: str, asked: set[str], style: ComposerStyle) -> bool:
+    """Whether a clause shares `relevant_bigrams` character pairs with the question it answers."""
+    return len(asked & _bigrams(key)) >= style.relevant_bigrams
+
+
+def _overlap(key: str, said: list[str]) -> float:
+    """The share of ``key``'s character pairs that earlier clauses already said."""
+    pairs = _bigrams(key)
+    if len(pairs) < 4 or not said:  # a short clause (好的, 可以的) is no fact of its own
+        return 0.0
+    return len(pairs & _bigrams("|".join(said))) / len(pairs)
 
 
 def _said(key: str, said: list[str], min_run: int) -> bool:
