@@ -1,4 +1,4 @@
-"""Copy the two writers' unseen guardrail sets into dev.jsonl and test.jsonl, deterministically.
+"""Copy the four writers' unseen guardrail sets into dev.jsonl and test.jsonl, deterministically.
 
     .venv/bin/python eval/guardrail/make_split.py [/work/unseen]
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WRITERS = ("guard_A.jsonl", "guard_B.jsonl")
+WRITERS = ("guard_A.jsonl", "guard_B.jsonl", "guard_C.jsonl", "guard_D.jsonl")
 FIELDS = {"id", "query", "draft", "labels", "is_refusal", "spans", "note"}
 
 
