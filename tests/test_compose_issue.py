@@ -33,3 +33,21 @@ def test_a_quoted_message_gets_a_correct_draft_or_an_honest_review(case: dict[st
     # Whatever the status, a draft never asserts what the issue quoted as wrong.
     assert not [p for p in problems if p.startswith("says")], (draft.text, problems)
     assert draft.status == "needs_review" or not problems, (draft.text, problems)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("message", "declines"),
+    [
+        ("西藏包邮吗", True),  # a yes/no question answered no
+        ("寄西藏要加钱吗", False),  # a question about the fee, answered
+        ("退货运费谁出", False),
+        ("退货运费你们出吧", True),  # a request not granted
+    ],
+)
+def test_a_fee_answer_declines_by_what_the_customer_asked(message: str, declines: bool, index_dir: Path) -> None:
+    """The same 15元 answer is a refusal to 包邮吗 and none to 要加钱吗: the guardrail reads the question."""
+    draft = draft_reply(message, backend="script")
+    assert draft.is_refusal is declines, draft.text
+    if declines:
+        assert "非常抱歉" in draft.text.split("，")[1] or draft.text.startswith("非常抱歉"), draft.text

@@ -59,10 +59,14 @@ class Grounding:
 
 @dataclass
 class Proposal:
-    """A backend's draft before the guardrail: text, whether it declines, what it used."""
+    """A backend's draft before the guardrail: text, whether it declines, what it used.
+
+    ``is_refusal`` None: the backend cannot tell (a script that answers without declining may still
+    tell a customer no: 需另补15元 to 包邮吗); the guardrail then decides from the customer's question.
+    """
 
     text: str
-    is_refusal: bool
+    is_refusal: bool | None
     cited_ids: list[str] = field(default_factory=list)
     needs_review: bool = False
     notes: list[str] = field(default_factory=list)

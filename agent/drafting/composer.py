@@ -166,7 +166,7 @@ class ScriptComposer:
             notes.append(f"{unanswered} question(s) without a script sure to fit")
         return Proposal(
             text=text,
-            is_refusal=any(c.script.declines for c in chosen),
+            is_refusal=True if any(c.script.declines for c in chosen) else None,
             cited_ids=[c.script.id for c in chosen],
             needs_review=unanswered > 0,
             notes=notes,

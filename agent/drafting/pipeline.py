@@ -262,7 +262,7 @@ class Drafter:
         ok = verdict.ok and not proposal.needs_review and grounded.ok
         return Draft(
             text=proposal.text,
-            is_refusal=verdict.is_refusal or proposal.is_refusal,
+            is_refusal=verdict.is_refusal or bool(proposal.is_refusal),
             status="ok" if ok else "needs_review",
             citations=citations,
             findings=findings,
