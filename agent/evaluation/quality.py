@@ -108,9 +108,13 @@ def length_ratio(text: str, golden: str) -> Score:
 
 
 def uncovered(cited: Sequence[str], groups: Sequence[Sequence[str]]) -> list[list[str]]:
-    """The expected groups (one per question) none of whose scripts the draft cites."""
+    """The expected groups (one per question) none of whose scripts the draft cites.
+
+    An empty group is a question no script of the corpus answers (改地址 in the second writers'
+    set): it is never covered, so a draft marked ``ok`` for it is a wrong ``ok``.
+    """
     said = set(cited)
-    return [list(g) for g in groups if g and not (said & set(g))]
+    return [list(g) for g in groups if not (said & set(g))]
 
 
 def ok_precision(status: str, cited: Sequence[str], groups: Sequence[Sequence[str]], missing: Sequence[str]) -> Score:
@@ -120,7 +124,8 @@ def ok_precision(status: str, cited: Sequence[str], groups: Sequence[Sequence[st
     gaps = uncovered(cited, groups)
     if not gaps and not missing:
         return Score(1.0, "ok, every question cited and every fact said")
-    why = [f"no citation for {'/'.join(g)}" for g in gaps] + [f"missing {m}" for m in missing]
+    why = [f"no citation for {'/'.join(g) or 'a question no script answers'}" for g in gaps]
+    why += [f"missing {m}" for m in missing]
     return Score(0.0, "ok but " + "; ".join(why))
 
 
@@ -133,7 +138,7 @@ def correct(
     refusal_agrees: bool,
 ) -> Score:
     """1 when the draft could be sent as the golden reply's equal (see the module docstring)."""
-    why = [f"no citation for {'/'.join(g)}" for g in uncovered(cited, groups)]
+    why = [f"no citation for {'/'.join(g) or 'a question no script answers'}" for g in uncovered(cited, groups)]
     why += [f"missing {m}" for m in missing] + [f"says {p}" for p in forbidden]
     if not tone_clean:
         why.append("tone findings")

@@ -25,7 +25,7 @@ from agent.evaluation.dataset import GoldenCase
 
 DEFAULT_SOURCE = REPO_ROOT.parent / "unseen"
 DEFAULT_OUT = REPO_ROOT / "eval" / "unseen"
-WRITERS = {"drafting_A.jsonl": "A", "drafting_B.jsonl": "B"}
+WRITERS = {"drafting_A.jsonl": "A", "drafting_B.jsonl": "B", "drafting_C.jsonl": "C", "drafting_D.jsonl": "D"}
 
 
 def split_of(case_id: str) -> str:
