@@ -316,6 +316,9 @@ SPLITS = [
     ("EMS多少 新疆到不到 要几天", ["EMS多少", "新疆到不到", "要几天"]),
     ("20件有批发价没 能开发票吗", ["20件有批发价没", "能开发票吗"]),
     ("165 110斤 平时穿M", ["165 110斤", "平时穿M"]),
+    # A comma between two questions ends the first; a request before a question does not.
+    ("顺丰多少钱，今天能发吗", ["顺丰多少钱", "今天能发吗"]),
+    ("我想指定顺丰寄过来，需要额外付多少？", ["我想指定顺丰寄过来，需要额外付多少？"]),
     ("请问什么时候发货，我这边急用", ["请问什么时候发货，我这边急用"]),
     ("我在成都，用什么快递", ["我在成都，用什么快递"]),
     ("能便宜点吗，顺便问下用什么快递", ["能便宜点吗", "顺便问下用什么快递"]),
@@ -377,10 +380,10 @@ def test_the_copied_split_rules_equal_the_shipped_ones(corpus_dir: Path) -> None
 def test_split_rules_are_read_from_the_corpus(corpus_dir: Path) -> None:
     rules = corpus_dir / "retrieval" / "split.yaml"
     rules.write_text(rules.read_text(encoding="utf-8").replace("  - 另外\n", ""), encoding="utf-8")
-    message = "几点前发货，另外送运费险吗"
+    message = "几点前发货，另外送运费险"
     assert split_questions(message, split_rules(SHIPPED)) == [
         "几点前发货",
-        "另外送运费险吗",
+        "另外送运费险",
     ]
     assert split_questions(message, split_rules()) == [message]
 

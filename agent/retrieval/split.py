@@ -17,6 +17,7 @@ from agent.datafile import parse, read_yaml
 from agent.text import fold_width, sanitize, to_simplified
 
 _WORD = re.compile(r"\w", re.UNICODE)
+_NOT_WORD = re.compile(r"\W+", re.UNICODE)
 
 
 class SplitRules(BaseModel):
@@ -44,12 +45,18 @@ class SplitRules(BaseModel):
             raise ValueError(f"not a regular expression: {exc}") from None
         return value
 
-    def asks(self, piece: str) -> bool:
-        """Whether a piece of a message asks or requests something, rather than only telling."""
+    def asks(self, piece: str, requests: bool = True) -> bool:
+        """Whether a piece of a message asks or requests something, rather than only telling.
+
+        With ``requests`` False only a question counts (a question word, mark, particle or the
+        pattern), not a request (我想, 帮我): 我想指定顺丰寄过来，需要额外付多少 asks one thing.
+        """
         form = _matching_form(piece)
-        words = (*self.question_words, *self.asking_words)
+        words = (*self.question_words, *self.asking_words) if requests else self.question_words
+        words_only = _NOT_WORD.sub("", form)
         return (
-            any(ch in self.question_marks or ch in self.particles for ch in form)
+            any(ch in self.question_marks for ch in form)
+            or bool(words_only and words_only[-1] in self.particles)  # 有货吗, not the 么 of 什么
             or any(w in form for w in words)
             or bool(self.question_pattern and re.search(self.question_pattern, form))
         )
@@ -96,12 +103,12 @@ class _Cutter:
         return sorted(cuts)
 
     def _between_questions(self, form: str) -> list[int]:
-        """Cuts after the commas that separate two clauses which each ask something."""
+        """Cuts after the commas that separate two clauses which each ask something (顺丰多少钱，今天能发吗)."""
         words = self.rules.question_words
         if not words:
             return []
         clauses = [m.span() for m in re.finditer(f"[^{re.escape(self.rules.marks + self.rules.commas)}]+", form)]
-        asks = [any(w in form[a:b] for w in words) for a, b in clauses]
+        asks = [self.rules.asks(form[a:b], requests=False) for a, b in clauses]
         return [
             clauses[n + 1][0]
             for n in range(len(clauses) - 1)
