@@ -154,7 +154,7 @@ def test_declining_replies_are_recognised_as_refusals() -> None:
     missed = [sid for sid in declining if not found[sid]]
     # These answer a question the customer may ask either way (包邮吗 / 要加钱吗, 运费谁出 / 你们出吧):
     # they declare nothing and the refusal test decides from the question (their first one declines).
-    by_question = {"remote_area.remote_fee"}
+    by_question = {"remote_area.remote_fee", "remote_area.why_extra_fee"}
     false = [s.id for s in scripts if not s.declines and found[s.id] and s.id not in by_question]
     assert len(missed) <= 0.15 * len(declining), f"refusals not recognised: {missed}"
     assert false == [], f"replies taken for refusals: {false}"
