@@ -139,7 +139,7 @@ def quality(rules: RuleSet, with_test: bool = True) -> None:
             f"  {name}: with query P {full.precision:.3f} R {full.recall:.3f}; "
             f"without P {bare.precision:.3f} R {bare.recall:.3f}"
         )
-    print("(no learned part: the cues and intents of tone_rules.yaml reach the goals on dev, so none is shipped)")
+    print("(no learned part is shipped: see eval/guardrail/README.md)")
     print()
 
 

@@ -17,22 +17,15 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from agent.retrieval.bm25 import _jieba, _word_list
+from agent.retrieval.bm25 import _jieba, _syllable, _word_list
 
 _CJK = re.compile(r"[\u3400-\u9fff]+")
 _LONGEST = 4
 
 
-@lru_cache(maxsize=65536)
-def _reading(ch: str) -> str:
-    from pypinyin import Style, lazy_pinyin
-
-    return lazy_pinyin(ch, style=Style.NORMAL)[0]
-
-
 def _typed(window: str) -> tuple[str, ...]:
     """How a window of the query sounds: each character's own reading (the customer picked it by it)."""
-    return tuple(_reading(ch) for ch in window)
+    return tuple(_syllable(ch) for ch in window)
 
 
 def _sound(term: str) -> tuple[str, ...]:

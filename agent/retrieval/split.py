@@ -104,9 +104,6 @@ class _Cutter:
 
     def _between_questions(self, form: str) -> list[int]:
         """Cuts after the commas that separate two clauses which each ask something (顺丰多少钱，今天能发吗)."""
-        words = self.rules.question_words
-        if not words:
-            return []
         clauses = [m.span() for m in re.finditer(f"[^{re.escape(self.rules.marks + self.rules.commas)}]+", form)]
         asks = [self.rules.asks(form[a:b], requests=False) for a, b in clauses]
         return [
@@ -129,10 +126,13 @@ def _space_cuts(form: str) -> list[int]:
         a, b = m.span()
         if a == 0 or b == len(form):
             continue
-        if form[a - 1].isascii() and form[a - 1].isalnum() and form[b].isascii() and form[b].isalnum():
-            continue
-        cuts.append(b)
+        if not (_latin(form[a - 1]) and _latin(form[b])):
+            cuts.append(b)
     return cuts
+
+
+def _latin(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
 
 
 def _only_commas(gap: str, rules: SplitRules) -> bool:
