@@ -40,7 +40,9 @@ class Review(Drafts):
         until: str | None = None,
         limit: int = QUEUE_LIMIT,
     ) -> list[dict[str, Any]]:
-        """Drafts marked needs_review or edited by their agent; ``since``/``until`` are dates (YYYY-MM-DD)."""
+        """Drafts marked needs_review or edited by their agent; ``since``/``until`` are dates (YYYY-MM-DD).
+
+        An empty filter ("" from a form) is no filter, like None."""
         where = ["(d.status = 'needs_review' OR f.action = 'edited')"]
         params: list[object] = []
         for column, value in (("d.shop", shop), ("d.category", category)):

@@ -15,8 +15,6 @@ from typing import Any
 from agent.store.keys import Role
 from agent.store.stats import Tally
 
-QUEUE_LIMIT = 200
-
 
 @dataclass(frozen=True)
 class KeyInfo:
@@ -48,22 +46,6 @@ def drafts(
 def draft(store: Any, draft_id: str) -> dict[str, Any] | None:
     found = drafts(store, "d.draft_id = ?", (draft_id,))
     return found[0] if found else None
-
-
-def review_queue(
-    store: Any,
-    shop: str | None = None,
-    category: str | None = None,
-    rule: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    limit: int = QUEUE_LIMIT,
-) -> list[dict[str, Any]]:
-    """Drafts a supervisor should read (needs_review, or edited by the agent); empty filters are ignored."""
-    rows: list[dict[str, Any]] = store.review_queue(
-        shop or None, category or None, rule or None, since or None, until or None, limit
-    )
-    return rows
 
 
 def facets(store: Any) -> dict[str, list[str]]:

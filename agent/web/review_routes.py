@@ -34,7 +34,7 @@ async def review_page(
 ) -> Response:
     signed_in(request, "supervisor")
     store = state(request).store()
-    rows = await run_in_threadpool(queries.review_queue, store, shop, category, rule, since, until)
+    rows = await run_in_threadpool(store.review_queue, shop, category, rule, since, until)
     choices = await run_in_threadpool(queries.facets, store)
     chosen = {"shop": shop, "category": category, "rule": rule, "since": since, "until": until}
     return render(request, "review.html", rows=rows, choices=choices, chosen=chosen)
