@@ -56,3 +56,14 @@ def test_lexical_probes_from_the_policy_lists(probe: dict[str, Any], rules: Rule
     """Address, endings and first-person refusals POLICY.md names, beside their near misses."""
     found = sorted({f.rule for f in check(probe["draft"], rules=rules).findings})
     assert found == sorted(probe["labels"]), probe["note"]
+
+
+def test_a_draft_declared_no_refusal_is_judged_with_its_question(rules: RuleSet) -> None:
+    """Re-checking a draft with its final is_refusal (False) reaches the verdict checking it undeclared
+    did: the question answered by the fee outweighs the cue 还请您理解, with or without the declaration."""
+    draft, query = "亲，西藏属于偏远地区，需要另补15元运费，还请您理解。", "寄西藏要加钱吗"
+    undeclared = check(draft, rules=rules, query=query)
+    declared = check(draft, rules=rules, query=query, declared_refusal=False)
+    assert not undeclared.is_refusal and undeclared.ok
+    assert (declared.is_refusal, declared.ok) == (undeclared.is_refusal, undeclared.ok)
+    assert check(draft, rules=rules, declared_refusal=False).is_refusal  # without the question, the cue decides

@@ -29,7 +29,9 @@ def is_refusal(
     the draft declines it (``declines``, even beside granting words: 满280有小礼物 to a request
     for a hat); an intent the draft answers (``grants``) outweighs a cue; otherwise a refusal
     cue (``cue``, found by the scan) makes it one.
-    A drafter that declares a draft no refusal is believed unless the draft shows a cue.
+    A drafter that declares a draft no refusal is believed unless the draft shows a cue; then the
+    query decides as for an undeclared draft (the eval re-checks a pipeline draft with its final
+    is_refusal, and must reach the verdict the pipeline reached with the same query).
     """
     if declared:
         return True
@@ -38,7 +40,7 @@ def is_refusal(
     if rules.grant_opener is not None and rules.grant_opener.match(draft) is not None:
         return False
     answered = False
-    asked = asked_text() if declared is None and rules.intent_query is not None else None
+    asked = asked_text() if rules.intent_query is not None else None
     if asked and rules.intent_query is not None and rules.intent_query.search(asked):
         for intent in rules.intents:
             if intent.query.search(asked) is None:
