@@ -48,6 +48,9 @@ class Script(_Strict):
     source: Source
     conditions: Conditions = Field(default_factory=Conditions)
     phrase: str | None = None
+    # What the script says when it answers beside others, for a category that otherwise answers
+    # only on its own (composer.yaml's standalone_only): a greeting's 在的 before the answers.
+    brief: str | None = None
 
 
 class Shop(_Strict):

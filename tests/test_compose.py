@@ -73,6 +73,24 @@ def test_the_answer_takes_sentences_up_to_its_budget(style: ComposerStyle) -> No
     assert "申通快递" in text and "收货地址" not in text
 
 
+def test_a_greeting_beside_a_question_says_its_brief_and_cites_it(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    composer = ScriptComposer(style, default_rules())
+    hello = cand(scripts["greeting.hello"])
+    size = cand(scripts["size.brand_fit"])
+    draft = composer.draft(ground(shop, ("在吗", [hello]), ("这个码偏大偏小", [size])))
+    assert draft.text.startswith("亲，在的！") and "欢迎光临" not in draft.text
+    assert draft.cited_ids == ["greeting.hello", "size.brand_fit"]
+    # Alone, the greeting answers with its whole reply.
+    assert "欢迎光临" in composer.draft(ground(shop, ("在吗", [hello]))).text
+    # Before a declining answer nothing comes first: its first sentence opens with the apology.
+    discount = cand(scripts["bargaining.ask_discount"])
+    declined = composer.draft(ground(shop, ("在吗", [hello]), ("能便宜点吗", [discount])))
+    assert declined.text.startswith("亲，非常抱歉") and "在的" not in declined.text
+    assert declined.cited_ids == ["bargaining.ask_discount"]
+
+
 def test_a_paid_script_needs_a_paid_order_or_the_customers_word(
     style: ComposerStyle, scripts: dict[str, Script], shop: Shop
 ) -> None:

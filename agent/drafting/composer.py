@@ -159,9 +159,12 @@ class ScriptComposer:
         if not chosen:
             return Proposal(style.handoff, is_refusal=False, needs_review=True, notes=["no script fits", *notes])
         values = {**grounding.shop.vars, **_order_values(grounding)}
-        replies = [c.script.reply for c in chosen]
-        asked = [asked_by.get(c.script.id, "") for c in chosen]
-        text = compose(replies, style, closing=_closes(chosen, style), questions=asked, values=values)
+        leads = [c for c in chosen if c.script.category in style.standalone_only and len(chosen) > 1]
+        answers = [c for c in chosen if c not in leads]
+        replies = [c.script.reply for c in answers]
+        asked = [asked_by.get(c.script.id, "") for c in answers]
+        lead = "".join(strip_prefix(c.script.brief or "", style.openers) for c in leads)
+        text = compose(replies, style, closing=_closes(chosen, style), questions=asked, values=values, lead=lead)
         if unanswered:
             notes.append(f"{unanswered} question(s) without a script sure to fit")
         return Proposal(
@@ -264,9 +267,17 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
     chosen = list(picked.values())
     substantive = [c for c in chosen if c.script.category not in style.standalone_only]
     if substantive:
-        chosen = substantive
-    # Declining answers first: a draft that declines anything opens with the apology.
-    return sorted(chosen, key=lambda c: not c.script.declines), unsure, list(dict.fromkeys(skipped))
+        # Beside answers, a standalone-only script says only its brief (在的), or nothing; nothing
+        # before a declining answer, whose first sentence must open with the apology.
+        declines = any(c.script.declines for c in substantive)
+        leads = [] if declines else [c for c in chosen if c not in substantive and c.script.brief][:1]
+        return leads + _declining_first(substantive), unsure, list(dict.fromkeys(skipped))
+    return _declining_first(chosen), unsure, list(dict.fromkeys(skipped))
+
+
+def _declining_first(chosen: list[Candidate]) -> list[Candidate]:
+    """Declining answers first: a draft that declines anything opens with the apology."""
+    return sorted(chosen, key=lambda c: not c.script.declines)
 
 
 def compose(
@@ -275,8 +286,11 @@ def compose(
     closing: bool = False,
     questions: Sequence[str] = (),
     values: dict[str, str] | None = None,
+    lead: str = "",
 ) -> str:
     """One reply from several: one opening, one apology, each fact once, one closing.
+
+    ``lead`` opens the answers (a greeting's brief 在的！), after the address form.
 
     An answer takes its reply's sentences in order up to its character budget, and past it only
     a sentence that states a shop fact (a ``{variable}`` of the unfilled reply) the question
@@ -326,7 +340,7 @@ def compose(
             if kept:
                 pieces.append(Piece(kept, end))
                 kept_chars += sum(len(content(c)) for c in kept)
-    text = assemble(pieces)
+    text = lead + assemble(pieces)
     first_clause = re.split(r"[，,。！？!?]", text, maxsplit=1)[0]
     opener = "" if any(w in first_clause for w in style.address_words) else style.open_with
     text = opener + text

@@ -21,10 +21,15 @@ DIRECT_BACKEND = "direct"
 @dataclass(frozen=True)
 class DirectBackend:
     handoff: str
+    standalone_only: tuple[str, ...] = ()
     name: str = DIRECT_BACKEND
 
     def draft(self, grounding: Grounding) -> Proposal:
         ranked = [q.candidates[0] for q in grounding.questions if q.candidates]
+        # The 在吗 split off a message's start is not what it asks: the best of the rest, as the
+        # whole message would rank it.
+        asked = [c for c in ranked if c.script.category not in self.standalone_only]
+        ranked = asked or ranked
         if not ranked:
             return Proposal(self.handoff, is_refusal=False, needs_review=True, notes=["nothing retrieved"])
         best = max(ranked, key=lambda c: c.score)
@@ -33,7 +38,7 @@ class DirectBackend:
 
 
 def _direct(settings: Settings, workspace: Workspace) -> DirectBackend:
-    return DirectBackend(workspace.style.handoff)
+    return DirectBackend(workspace.style.handoff, tuple(workspace.style.standalone_only))
 
 
 register_backend(DIRECT_BACKEND, _direct)

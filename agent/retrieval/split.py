@@ -35,8 +35,9 @@ class SplitRules(BaseModel):
     min_chars: int = Field(default=3, ge=0)
     max_questions: int = Field(default=8, ge=1)
     space_cuts: bool = False
+    opening_pattern: str = ""
 
-    @field_validator("question_pattern")
+    @field_validator("question_pattern", "opening_pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
@@ -60,6 +61,13 @@ class SplitRules(BaseModel):
             or any(w in form for w in words)
             or bool(self.question_pattern and re.search(self.question_pattern, form))
         )
+
+    def opening(self, form: str) -> int:
+        """Where the greeting a message opens with (在吗, 有人吗) ends in its matching form; 0 if none."""
+        if not self.opening_pattern:
+            return 0
+        m = re.match(self.opening_pattern, form)
+        return m.end() if m else 0
 
     def is_context(self, piece: str) -> bool:
         """A short piece that asks nothing (我在成都, 寄到杭州): context for the question before it."""
@@ -97,6 +105,11 @@ class _Cutter:
                 cuts.add(end)
             if i > 0 and form[i - 1] in starts_clause and any(form.startswith(c, i) for c in r.connectors):
                 cuts.add(i)
+        end = r.opening(form)
+        if 0 < end < len(form):
+            while end < len(form) and (form[end] in starts_clause or form[end].isspace()):
+                end += 1
+            cuts.add(end)
         cuts.update(self._between_questions(form))
         if r.space_cuts:
             cuts.update(_space_cuts(form))
@@ -150,9 +163,12 @@ def _strip(piece: str, rules: SplitRules) -> str:
 def _merge_short(pieces: list[str], rules: SplitRules) -> list[str]:
     merged: list[str] = []
     carry = ""
-    for piece in pieces:
+    for n, piece in enumerate(pieces):
         piece = carry + piece
         carry = ""
+        if n == 0 and len(pieces) > 1 and _opens_only(piece, rules):
+            merged.append(piece)  # 在吗 before a question is answered on its own (在的)
+            continue
         if _words(piece) < rules.min_chars:
             carry = piece
             continue
@@ -163,6 +179,12 @@ def _merge_short(pieces: list[str], rules: SplitRules) -> list[str]:
         elif _words(carry):
             merged.append(carry)
     return merged
+
+
+def _opens_only(piece: str, rules: SplitRules) -> bool:
+    """Whether a piece is nothing but the opening greeting."""
+    form = _matching_form(_strip(piece, rules)).rstrip("".join(rules.marks) + " ")
+    return bool(form) and rules.opening(form) == len(form)
 
 
 def split_questions(message: str, rules: SplitRules) -> list[str]:
