@@ -91,6 +91,20 @@ def test_a_greeting_beside_a_question_says_its_brief_and_cites_it(
     assert declined.cited_ids == ["bargaining.ask_discount"]
 
 
+def test_a_remote_area_script_needs_a_remote_area_named(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    remote = cand(scripts["remote_area.remote_delivery_time"], 0.4)
+    usual = cand(scripts["delivery_time.how_many_days"], 0.3, rank=2)
+    composer = ScriptComposer(style, default_rules())
+    guangzhou = composer.draft(ground(shop, ("多少天到广州", [remote, usual])))
+    assert guangzhou.cited_ids == ["delivery_time.how_many_days"], guangzhou.text
+    assert composer.draft(ground(shop, ("到拉萨得几天", [remote, usual]))).cited_ids == ["remote_area.remote_delivery_time"]
+    # The order's region establishes it as well as the customer's words.
+    by_order = ground(shop, ("多久能到", [remote, usual]), order=Order(region="新疆乌鲁木齐市"))
+    assert "remote" in established_states(by_order, style)
+
+
 def test_a_paid_script_needs_a_paid_order_or_the_customers_word(
     style: ComposerStyle, scripts: dict[str, Script], shop: Shop
 ) -> None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 _JOINED = re.compile(r"\S[\s，,]+\S")  # a question that still holds two pieces (发的什么快递啊 能发顺丰吗)
 
-State = Literal["paid", "shipped", "delivered", "out_of_stock", "price_changed"]
+State = Literal["paid", "shipped", "delivered", "out_of_stock", "price_changed", "remote"]
 
 
 class Topic(BaseModel):
@@ -127,12 +127,14 @@ def fits(
 
 
 def established_states(grounding: Grounding, style: ComposerStyle) -> set[str]:
-    """The order states the order or the customer's own words establish."""
+    """The states (paid, delivered, a remote area, …) the order or the customer's own words establish."""
     states: set[str] = set()
     order = grounding.order
     if order is not None and order.status is not None:
         states |= {s for s, statuses in style.state_orders.items() if order.status in statuses}
     said = [grounding.message, *(t.text for t in grounding.turns if t.role == "customer")]
+    if order is not None and order.region:
+        said.append(order.region)  # where the order goes (寄到新疆 without the customer saying so)
     for state, cues in style.state_cues.items():
         if any(re.search(cue, text) for cue in cues for text in said):
             states.add(state)
