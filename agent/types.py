@@ -48,8 +48,8 @@ class Script(_Strict):
     source: Source
     conditions: Conditions = Field(default_factory=Conditions)
     phrase: str | None = None
-    # What the script says when it answers beside others, for a category that otherwise answers
-    # only on its own (composer.yaml's standalone_only): a greeting's 在的 before the answers.
+    # What the script says when it answers beside others (composer.yaml's `briefs`): one sentence
+    # with the answer and the facts that decide it; a greeting's (`lead_with`) 在的！ opens the answers.
     brief: str | None = None
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from agent.config import REPO_ROOT
+from agent.corpus import fill
 from agent.drafting.base import Candidate, Grounding, Question
 from agent.drafting.composer import ComposerStyle, ScriptComposer, compose, established_states, load_style
 from agent.drafting.direct import DirectBackend
+from agent.drafting.sentences import strip_prefix
 from agent.evaluation.quality import fragment, repeated_fact
 from agent.guardrails import check, default_rules
 from agent.types import Order, Script, Shop, Turn
@@ -91,6 +93,30 @@ def test_a_greeting_beside_a_question_says_its_brief_and_cites_it(
     assert declined.cited_ids == ["bargaining.ask_discount"]
 
 
+def test_several_answers_each_take_their_brief_and_a_single_answer_its_reply(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    composer = ScriptComposer(style, default_rules())
+    sf, ems = scripts["shipping.sf_on_request"], scripts["shipping.ems"]
+    both = composer.draft(ground(shop, ("能发顺丰吗", [cand(sf)]), ("EMS多少钱", [cand(ems)])))
+    values = shop.vars
+    assert strip_prefix(fill(str(sf.brief), values), style.openers) in both.text
+    assert strip_prefix(fill(str(ems.brief), values), style.openers) in both.text
+    assert both.cited_ids == ["shipping.sf_on_request", "shipping.ems"]
+    alone = composer.draft(ground(shop, ("能发顺丰吗", [cand(sf)])))
+    assert alone.text.startswith("亲，") and fill(sf.reply, values).split("。")[0][3:] in alone.text
+
+
+def test_a_message_of_thanks_only_gets_a_whole_reply(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    """Standalone-only scripts (farewells) answering on their own are answers, not leads."""
+    composer = ScriptComposer(style, default_rules())
+    thanks = [cand(scripts["farewell.satisfied"])], [cand(scripts["farewell.thanks_bye"])]
+    draft = composer.draft(ground(shop, ("收到啦 挺好的", thanks[0]), ("谢谢", thanks[1])))
+    assert len(draft.text) > 10 and "{" not in draft.text, draft.text
+
+
 def test_a_remote_area_script_needs_a_remote_area_named(
     style: ComposerStyle, scripts: dict[str, Script], shop: Shop
 ) -> None:
@@ -99,7 +125,8 @@ def test_a_remote_area_script_needs_a_remote_area_named(
     composer = ScriptComposer(style, default_rules())
     guangzhou = composer.draft(ground(shop, ("多少天到广州", [remote, usual])))
     assert guangzhou.cited_ids == ["delivery_time.how_many_days"], guangzhou.text
-    assert composer.draft(ground(shop, ("到拉萨得几天", [remote, usual]))).cited_ids == ["remote_area.remote_delivery_time"]
+    lhasa = composer.draft(ground(shop, ("到拉萨得几天", [remote, usual])))
+    assert lhasa.cited_ids == ["remote_area.remote_delivery_time"]
     # The order's region establishes it as well as the customer's words.
     by_order = ground(shop, ("多久能到", [remote, usual]), order=Order(region="新疆乌鲁木齐市"))
     assert "remote" in established_states(by_order, style)

@@ -26,6 +26,7 @@ from agent.datafile import load
 from agent.drafting.base import Candidate, Grounding, Proposal
 from agent.drafting.fit import FitModel, fit_probability, question_key
 from agent.drafting.sentences import Piece, assemble, clauses_of, content, strip_prefix
+from agent.types import Script
 
 if TYPE_CHECKING:
     from agent.guardrails import RuleSet
@@ -54,6 +55,8 @@ class ComposerStyle(BaseModel):
     say_once: list[str] = Field(default_factory=list)
     apology_tails: list[str] = Field(default_factory=list)
     standalone_only: list[str] = Field(default_factory=list)
+    lead_with: list[str] = Field(default_factory=list)
+    briefs: Literal["none", "later", "all"] = "none"
     close_with: str = ""
     closers: list[str] = Field(default_factory=list)
     no_closer: list[str] = Field(default_factory=list)
@@ -161,11 +164,11 @@ class ScriptComposer:
         if not chosen:
             return Proposal(style.handoff, is_refusal=False, needs_review=True, notes=["no script fits", *notes])
         values = {**grounding.shop.vars, **_order_values(grounding)}
-        leads = [c for c in chosen if c.script.category in style.standalone_only and len(chosen) > 1]
-        answers = [c for c in chosen if c not in leads]
-        replies = [c.script.reply for c in answers]
+        answers = [c for c in chosen if c.script.category not in style.standalone_only] or chosen
+        leads = [c for c in chosen if c not in answers]  # beside answers: a greeting's brief (在的！)
+        replies = [_answer(c.script, n, len(answers), style) for n, c in enumerate(answers)]
         asked = [asked_by.get(c.script.id, "") for c in answers]
-        lead = "".join(strip_prefix(c.script.brief or "", style.openers) for c in leads)
+        lead = "".join(fill(strip_prefix(c.script.brief or c.script.reply, style.openers), values) for c in leads)
         text = compose(replies, style, closing=_closes(chosen, style), questions=asked, values=values, lead=lead)
         if unanswered:
             notes.append(f"{unanswered} question(s) without a script sure to fit")
@@ -176,6 +179,12 @@ class ScriptComposer:
             needs_review=unanswered > 0,
             notes=notes,
         )
+
+
+def _answer(script: Script, n: int, answers: int, style: ComposerStyle) -> str:
+    """The text an answer starts from: the script's reply, or beside other answers its brief."""
+    several = answers > 1 and (style.briefs == "all" or (style.briefs == "later" and n > 0))
+    return script.brief if several and script.brief else script.reply
 
 
 def _near_tie(candidates: Sequence[Candidate], best: Candidate, style: ComposerStyle) -> Candidate | None:
@@ -269,10 +278,11 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
     chosen = list(picked.values())
     substantive = [c for c in chosen if c.script.category not in style.standalone_only]
     if substantive:
-        # Beside answers, a standalone-only script says only its brief (在的), or nothing; nothing
-        # before a declining answer, whose first sentence must open with the apology.
+        # Beside answers, a standalone-only script of `lead_with` says only its brief (在的), the
+        # others nothing; nothing before a declining answer, whose first sentence must open with
+        # the apology.
         declines = any(c.script.declines for c in substantive)
-        leads = [] if declines else [c for c in chosen if c not in substantive and c.script.brief][:1]
+        leads = [] if declines else [c for c in chosen if c not in substantive and c.script.id in style.lead_with][:1]
         return leads + _declining_first(substantive), unsure, list(dict.fromkeys(skipped))
     return _declining_first(chosen), unsure, list(dict.fromkeys(skipped))
 
