@@ -21,7 +21,7 @@ from agent.retrieval.service import get_retriever
 from agent.types import Draft, Message, Turn
 from agent.workspace import Workspace
 
-FOLLOWUP = "那多少钱"  # a bare follow-up: it asks about whatever the customer asked before
+FOLLOWUP = "那要补多少"  # a bare follow-up: it asks about whatever the customer asked before
 EARLIER = "能发顺丰吗"
 
 
@@ -168,7 +168,7 @@ def test_an_unknown_shop_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 def test_the_earlier_turn_changes_what_a_follow_up_retrieves(
     hash_index: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """End to end (real drafting, fast embedder): 那多少钱 after 能发顺丰吗 is about 顺丰's extra fee."""
+    """End to end (real drafting, fast embedder): 那要补多少 after 能发顺丰吗 is about 顺丰's extra fee."""
     searched: list[tuple[str, list[str]]] = []
     real = pipeline.retrieve_questions
 
