@@ -218,19 +218,19 @@ def _folded(text: str) -> str:
 
 
 def _without_removable(text: str) -> tuple[str, list[int] | None]:
-    if _removable_bmp().search(text) is None and _SUPPLEMENTARY.search(text) is None:
+    supplementary = _SUPPLEMENTARY.search(text) is not None
+    if not supplementary and _removable_bmp().search(text) is None:
         return text, None
-    removable = _removable_re()
-    parts: list[str] = []
+    # The BMP class runs on the regex engine's bitmap: the whole class only where it is needed.
+    removable = _removable_re() if supplementary else _removable_bmp()
+    pieces = removable.split(text)  # each removable character is one match of one character
     index: list[int] = []
     pos = 0
-    for match in removable.finditer(text):
-        parts.append(text[pos : match.start()])
-        index.extend(range(pos, match.start()))
-        pos = match.end()
-    parts.append(text[pos:])
-    index.extend(range(pos, len(text)))
-    return "".join(parts), index
+    for piece in pieces:
+        end = pos + len(piece)
+        index.extend(range(pos, end))
+        pos = end + 1
+    return "".join(pieces), index
 
 
 def _collapsed(text: str, index: list[int] | None, max_run: int) -> tuple[str, Sequence[int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -64,6 +64,8 @@ class RuleSet:
     fixes: Mapping[str, FixTable]
     facts: re.Pattern[str]
     manual_fix: str  # added to the message of a finding no fix entry covers: the agent rewrites it
+    # per customer query (as given), the intents it asks about: filled by the refusal reader
+    asked: dict[str, tuple[Intent, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def lexicon(self) -> list[str]:
         """Every literal the scan looks for (keywords and the allow words that touch them)."""

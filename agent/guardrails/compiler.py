@@ -94,12 +94,19 @@ class Compiler:
             normal = normalize(ch, self.spec.max_run).text
             hint = say("hint_replace", normalized=normal) if normal else say("hint_delete")
             self.problem(field, say("unmatchable", char=ch, hint=hint))
+        wrapped = f"{prefix}(?:{source}){suffix}"
         try:
-            re.compile(source)
-            compiled = re.compile(f"{prefix}(?:{source}){suffix}")
-        except re.error as exc:
-            self.problem(field, say("bad_regex", error=exc.msg, pos=(exc.pos or 0) + 1))
-            return None
+            # ``source`` on its own must be a regex: parsing it finds what compiling it would (the
+            # compiled wrapper holds the same parsed tree: prefix and suffix hold no group).
+            _parser.parse(source)
+            compiled = re.compile(wrapped)
+        except re.error:
+            try:  # the error to report: the first of compiling ``source``, then the wrapper
+                re.compile(source)
+                compiled = re.compile(wrapped)
+            except re.error as exc:
+                self.problem(field, say("bad_regex", error=exc.msg, pos=(exc.pos or 0) + 1))
+                return None
         return None if bad else compiled
 
     def optional(self, field: str, source: str | None, suffix: str = "", prefix: str = "") -> re.Pattern[str] | None:
@@ -316,11 +323,14 @@ def prefiltered(pattern: re.Pattern[str]) -> re.Pattern[str]:
     return re.compile(f"[{lead}](?<=(?=(?:{pattern.pattern})).)", pattern.flags)
 
 
-def _touches(allowed: str, keyword: str) -> bool:
-    """An allow word matters to the scan when it holds a keyword or starts before one and runs into it."""
-    if keyword in allowed:
+def _touches(allowed: str, keywords: set[str], heads: set[str]) -> bool:
+    """An allow word matters to the scan when it holds a keyword or starts before one and runs into
+    it: one of its substrings is a keyword, or one of its tails is a proper head of a keyword
+    (``heads``: every keyword's prefixes shorter than itself)."""
+    size = len(allowed)
+    if any(allowed[i:j] in keywords for i in range(size) for j in range(i + 1, size + 1)):
         return True
-    return any(allowed.endswith(keyword[:i]) for i in range(1, len(keyword)))
+    return any(allowed[i:] in heads for i in range(size))
 
 
 def _scan_table(
@@ -333,16 +343,19 @@ def _scan_table(
     rule and for the refusal cues: no keyword starting inside it is a finding.
     """
     allowed = frozenset(word for words in allow.values() for word in words)
-    literals = set(keywords) | {a for a in allowed if any(_touches(a, word) for word in keywords)}
+    words = set(keywords)
+    heads = {word[:i] for word in words for i in range(1, len(word))}
+    literals = words | {a for a in allowed if _touches(a, words, heads)}
+    order = {word: i for i, word in enumerate(keywords)}  # entries keep the keywords' order
     entries: dict[str, tuple[Entry, ...]] = {}
     for literal in literals:
         found: list[Entry] = []
         if literal not in allowed:
-            for word, ks in keywords.items():
-                if literal.startswith(word):
-                    found.extend(
-                        Entry(k.scope, len(word), k.before, k.not_before, k.after, k.not_after, k.span_before)
-                        for k in ks
-                    )
+            starting = [literal[:i] for i in range(1, len(literal) + 1) if literal[:i] in keywords]
+            for word in sorted(starting, key=order.__getitem__):
+                found.extend(
+                    Entry(k.scope, len(word), k.before, k.not_before, k.after, k.not_after, k.span_before)
+                    for k in keywords[word]
+                )
         entries[literal] = tuple(found)
     return re.compile(trie_pattern(literals)), entries, allowed

@@ -3,8 +3,9 @@
 :func:`evaluate` returns a :class:`~agent.types.Verdict` and decides nothing else: what to
 do with findings (apply the fix, ask for a revision, flag for review) is the caller's policy.
 Everything that depends only on the rules is compiled in the :class:`RuleSet`; per call there is
-one normalisation of the draft (and of the query, only when an intent could use it), one scan,
-and, for a draft with findings, the fix and one re-check of the fixed text.
+one normalisation of the draft (and of the query, only when an intent could use it, and once per
+query: the rules remember which intents it asks about), one scan, and, for a draft with findings,
+the fix and one re-check of the fixed text.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import cast
 
 from agent.guardrails import fixes, refusal
-from agent.guardrails.rules import CUE, REFUSAL_RULE, Entry, RuleSet
+from agent.guardrails.rules import CUE, REFUSAL_RULE, Entry, Intent, RuleSet
 from agent.text import Normalized, normalize
 from agent.types import Finding, RuleId, Verdict
 
@@ -43,21 +44,28 @@ def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
                 allowed_until = end
         elif at >= allowed_until:
             for entry in entries[literal]:
-                hit = _hit(entry, text, at, window)
-                if hit is None:
-                    continue
                 if entry.scope == CUE:
-                    cue = True
-                else:
+                    if not cue and _hit(entry, text, at, window) is not None:
+                        cue = True  # one cue is enough: the others are not looked for
+                    continue
+                hit = _hit(entry, text, at, window)
+                if hit is not None:
                     hits.append(hit)
         match = search(text, at + 1)
     return (_outermost(hits) if len(hits) > 1 else hits), cue
 
 
 def _hit(entry: Entry, text: str, at: int, window: int) -> Hit | None:
-    """The hit of ``entry`` for a keyword at ``at`` when its context checks pass."""
-    start = at
+    """The hit of ``entry`` for a keyword at ``at`` when its context checks pass.
+
+    The anchored checks after the keyword run first: they are cheaper than a search of the
+    window before it, and every check must pass, so their order does not change the answer."""
     end = at + entry.length
+    if entry.after is not None and entry.after.match(text, end) is None:
+        return None
+    if entry.not_after is not None and entry.not_after.match(text, end) is not None:
+        return None
+    start = at
     if entry.before is not None or entry.not_before is not None:
         low = at - window if at > window else 0
         if entry.before is not None:
@@ -68,10 +76,6 @@ def _hit(entry: Entry, text: str, at: int, window: int) -> Hit | None:
                 start = before.start()
         if entry.not_before is not None and entry.not_before.search(text, low, at) is not None:
             return None
-    if entry.after is not None and entry.after.match(text, end) is None:
-        return None
-    if entry.not_after is not None and entry.not_after.match(text, end) is not None:
-        return None
     return entry.scope, start, end
 
 
@@ -92,21 +96,20 @@ def _finding(rules: RuleSet, rule: str, span: tuple[int, int], original: str, no
 
 
 class Asked:
-    """The customer's query, normalised on first use: most drafts are decided before it is read."""
+    """The customer's query, read on first use (most drafts are decided before it is): the intents
+    it asks about, from the rules' per-query cache (one query is checked against several drafts)."""
 
-    __slots__ = ("_rules", "_text", "raw")
+    __slots__ = ("_intents", "_rules", "raw")
 
     def __init__(self, rules: RuleSet, raw: str | None) -> None:
         self._rules = rules
         self.raw = raw if raw and rules.intent_query is not None else None
-        self._text: str | None = None
+        self._intents: tuple[Intent, ...] | None = None
 
-    def text(self) -> str | None:
-        if self.raw is None:
-            return None
-        if self._text is None:
-            self._text = normalize(self.raw, self._rules.max_run).text
-        return self._text
+    def intents(self) -> tuple[Intent, ...]:
+        if self._intents is None:
+            self._intents = () if self.raw is None else refusal.asked_intents(self._rules, self.raw)
+        return self._intents
 
 
 def _outcome(rules: RuleSet, text: str, asked: Asked, declared: bool | None) -> tuple[list[Hit], bool, bool]:
@@ -114,7 +117,7 @@ def _outcome(rules: RuleSet, text: str, asked: Asked, declared: bool | None) -> 
     hits, cue = scan(rules, text)
     if not cue and hits and rules.cue_rules:
         cue = any(hit[0] in rules.cue_rules for hit in hits)
-    declines = refusal.is_refusal(rules, text, cue, asked.text, declared)
+    declines = refusal.is_refusal(rules, text, cue, asked.intents, declared)
     return hits, declines, declines and rules.opener.match(text) is None
 
 

@@ -13,15 +13,34 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from agent.guardrails.rules import RuleSet
-from agent.text import Normalized
+from agent.guardrails.rules import Intent, RuleSet
+from agent.text import Normalized, normalize
+
+ASKED_CACHE = 1024  # queries whose intents each RuleSet remembers
+
+
+def asked_intents(rules: RuleSet, query: str) -> tuple[Intent, ...]:
+    """The intents whose question the customer's ``query`` (as given) asks, in the rules' order.
+
+    Cached per RuleSet and query: a query is checked against several drafts (a draft, its fix)."""
+    cache = rules.asked
+    found = cache.get(query)
+    if found is None:
+        asked = normalize(query, rules.max_run).text
+        found = ()
+        if asked and rules.intent_query is not None and rules.intent_query.search(asked):
+            found = tuple(intent for intent in rules.intents if intent.query.search(asked) is not None)
+        if len(cache) >= ASKED_CACHE:
+            cache.clear()
+        cache[query] = found
+    return found
 
 
 def is_refusal(
-    rules: RuleSet, draft: str, cue: bool, asked_text: Callable[[], str | None], declared: bool | None
+    rules: RuleSet, draft: str, cue: bool, asked: Callable[[], tuple[Intent, ...]], declared: bool | None
 ) -> bool:
-    """Whether ``draft`` declines or fails what the customer asked (both normalised; the query is
-    normalised by ``asked_text`` only when it is needed).
+    """Whether ``draft`` declines or fails what the customer asked (``draft`` normalised; ``asked``
+    gives the intents the query asks about, read only when needed).
 
     In order: a declared refusal is one; a draft that opens by granting (``refusal.grants``:
     可以的, 好的, 有的 ..., after the greeting) is none, whatever condition, cost or negative
@@ -40,14 +59,10 @@ def is_refusal(
     if rules.grant_opener is not None and rules.grant_opener.match(draft) is not None:
         return False
     answered = False
-    asked = asked_text() if rules.intent_query is not None else None
-    if asked and rules.intent_query is not None and rules.intent_query.search(asked):
-        for intent in rules.intents:
-            if intent.query.search(asked) is None:
-                continue
-            if intent.declines is not None and intent.declines.search(draft) is not None:
-                return True
-            answered = answered or (intent.grants is not None and granted(rules, intent.grants, draft))
+    for intent in asked() if rules.intent_query is not None else ():
+        if intent.declines is not None and intent.declines.search(draft) is not None:
+            return True
+        answered = answered or (intent.grants is not None and granted(rules, intent.grants, draft))
     return cue and not answered
 
 
