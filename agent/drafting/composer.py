@@ -276,20 +276,13 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
         previous_answered = best is not None or context
         previous_sure = sure and best is not None and best.script.category not in style.standalone_only
     chosen = list(picked.values())
-    substantive = [c for c in chosen if c.script.category not in style.standalone_only]
-    if substantive:
-        # Beside answers, a standalone-only script of `lead_with` says only its brief (在的), the
-        # others nothing; nothing before a declining answer, whose first sentence must open with
-        # the apology.
-        declines = any(c.script.declines for c in substantive)
-        leads = [] if declines else [c for c in chosen if c not in substantive and c.script.id in style.lead_with][:1]
-        return leads + _declining_first(substantive), unsure, list(dict.fromkeys(skipped))
-    return _declining_first(chosen), unsure, list(dict.fromkeys(skipped))
-
-
-def _declining_first(chosen: list[Candidate]) -> list[Candidate]:
-    """Declining answers first: a draft that declines anything opens with the apology."""
-    return sorted(chosen, key=lambda c: not c.script.declines)
+    answers = [c for c in chosen if c.script.category not in style.standalone_only] or chosen
+    # Beside answers, a standalone-only script of `lead_with` says its brief (在的), the others
+    # nothing; nothing before a declining answer, whose first sentence opens with the apology.
+    declines = any(c.script.declines for c in answers)
+    leads = [] if declines else [c for c in chosen if c not in answers and c.script.id in style.lead_with][:1]
+    # Declining answers first: a draft that declines anything opens with the apology.
+    return leads + sorted(answers, key=lambda c: not c.script.declines), unsure, list(dict.fromkeys(skipped))
 
 
 def compose(
