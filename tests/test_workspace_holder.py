@@ -37,9 +37,9 @@ def edit_reply(root: Path, suffix: str) -> None:
     """Append ``suffix`` to the reply of SCRIPT, as a supervisor's save would."""
     path = scripts_file(root)
     text = path.read_text(encoding="utf-8")
-    marker = "{sf_courier}。\n"
+    marker = "改发{sf_courier}。\n    tags:"  # the end of the reply (its brief ends the same way)
     assert text.count(marker) == 1
-    path.write_text(text.replace(marker, "{sf_courier}。" + suffix + "\n"), encoding="utf-8")
+    path.write_text(text.replace(marker, "改发{sf_courier}。" + suffix + "\n    tags:"), encoding="utf-8")
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
