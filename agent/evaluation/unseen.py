@@ -25,7 +25,13 @@ from agent.evaluation.dataset import GoldenCase
 
 DEFAULT_SOURCE = REPO_ROOT.parent / "unseen"
 DEFAULT_OUT = REPO_ROOT / "eval" / "unseen"
-WRITERS = {"drafting_A.jsonl": "A", "drafting_B.jsonl": "B", "drafting_C.jsonl": "C", "drafting_D.jsonl": "D"}
+WRITERS = {
+    "drafting_A.jsonl": "A",
+    "drafting_B.jsonl": "B",
+    "drafting_C.jsonl": "C",
+    "drafting_D.jsonl": "D",
+    "drafting_E.jsonl": "E",
+}
 
 
 def split_of(case_id: str) -> str:
