@@ -35,6 +35,7 @@ class SplitRules(BaseModel):
     min_chars: int = Field(default=3, ge=0)
     max_questions: int = Field(default=8, ge=1)
     space_cuts: bool = False
+    end_particles: str = ""
     opening_pattern: str = ""
 
     @field_validator("question_pattern", "opening_pattern")
@@ -103,6 +104,8 @@ class _Cutter:
                 while end < len(form) and form[end] in r.commas:
                     end += 1
                 cuts.add(end)
+            if ch in r.end_particles and i > 0 and self._ends_unmarked(form, i + 1):
+                cuts.add(i + 1)  # 洗了掉色吗图片是实拍吗: a question ends at 吗 with no mark after it
             if i > 0 and form[i - 1] in starts_clause and any(form.startswith(c, i) for c in r.connectors):
                 cuts.add(i)
         end = r.opening(form)
@@ -114,6 +117,12 @@ class _Cutter:
         if r.space_cuts:
             cuts.update(_space_cuts(form))
         return sorted(cuts)
+
+    def _ends_unmarked(self, form: str, at: int) -> bool:
+        """Whether a question ends before ``at``: a word goes on there, long enough to ask something."""
+        r = self.rules
+        nxt = form[at : at + 1]
+        return bool(nxt) and nxt not in r.particles and bool(_WORD.match(nxt)) and _words(form[at:]) >= r.min_chars
 
     def _between_questions(self, form: str) -> list[int]:
         """Cuts after the commas that separate two clauses which each ask something (顺丰多少钱，今天能发吗)."""
