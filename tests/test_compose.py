@@ -117,34 +117,49 @@ def test_a_message_of_thanks_only_gets_a_whole_reply(
     assert len(draft.text) > 10 and "{" not in draft.text, draft.text
 
 
-def test_a_remote_area_script_needs_a_remote_area_named(
-    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+@pytest.mark.parametrize(
+    ("asserting", "neutral", "state", "unsaid", "said", "order"),
+    [
+        # A paid script needs a paid order or the customer's word.
+        (
+            "payment.paid_thanks",
+            "greeting.hello",
+            "paid",
+            "帮我核对一下地址",
+            "刚付款了，帮我核对一下地址",
+            Order(status="paid"),
+        ),
+        # A remote area's delivery time needs a remote area named, by the customer or the order.
+        (
+            "remote_area.remote_delivery_time",
+            "delivery_time.how_many_days",
+            "remote",
+            "多少天到广州",
+            "到拉萨得几天",
+            Order(region="新疆乌鲁木齐市"),
+        ),
+    ],
+)
+def test_a_script_that_asserts_a_state_needs_the_state_established(
+    style: ComposerStyle,
+    scripts: dict[str, Script],
+    shop: Shop,
+    asserting: str,
+    neutral: str,
+    state: str,
+    unsaid: str,
+    said: str,
+    order: Order,
 ) -> None:
-    remote = cand(scripts["remote_area.remote_delivery_time"], 0.4)
-    usual = cand(scripts["delivery_time.how_many_days"], 0.3, rank=2)
+    cands = [cand(scripts[asserting], 0.4), cand(scripts[neutral], 0.2, rank=2)]
     composer = ScriptComposer(style, default_rules())
-    guangzhou = composer.draft(ground(shop, ("多少天到广州", [remote, usual])))
-    assert guangzhou.cited_ids == ["delivery_time.how_many_days"], guangzhou.text
-    lhasa = composer.draft(ground(shop, ("到拉萨得几天", [remote, usual])))
-    assert lhasa.cited_ids == ["remote_area.remote_delivery_time"]
-    # The order's region establishes it as well as the customer's words.
-    by_order = ground(shop, ("多久能到", [remote, usual]), order=Order(region="新疆乌鲁木齐市"))
-    assert "remote" in established_states(by_order, style)
-
-
-def test_a_paid_script_needs_a_paid_order_or_the_customers_word(
-    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
-) -> None:
-    paid = cand(scripts["payment.paid_thanks"], 0.4)
-    neutral = cand(scripts["greeting.hello"], 0.2, rank=2)
-    composer = ScriptComposer(style, default_rules())
-    unpaid = composer.draft(ground(shop, ("帮我核对一下地址", [paid, neutral])))
-    assert "payment.paid_thanks" not in unpaid.cited_ids and "支付成功" not in unpaid.text
-    by_order = composer.draft(ground(shop, ("帮我核对一下地址", [paid, neutral]), order=Order(status="paid")))
-    assert by_order.cited_ids == ["payment.paid_thanks"]
-    said = ground(shop, ("刚付款了，帮我核对一下地址", [paid, neutral]))
-    assert "paid" in established_states(said, style)
-    assert "payment.paid_thanks" in composer.draft(said).cited_ids
+    assert composer.draft(ground(shop, (unsaid, cands))).cited_ids == [neutral]
+    by_order = ground(shop, (unsaid, cands), order=order)
+    assert state in established_states(by_order, style)
+    assert composer.draft(by_order).cited_ids == [asserting]
+    by_word = ground(shop, (said, cands))
+    assert state in established_states(by_word, style)
+    assert asserting in composer.draft(by_word).cited_ids
 
 
 def test_cash_on_delivery_is_not_read_as_paid(style: ComposerStyle, shop: Shop) -> None:
