@@ -15,7 +15,7 @@ from agent.evaluation.dataset import load_golden
 from agent.evaluation.quality import correct, fragment, length_ratio, ok_precision, repeated_fact
 from agent.evaluation.runs import Run
 from agent.evaluation.suite import load_suite
-from agent.evaluation.unseen import split_of, to_case
+from agent.evaluation.unseen import WRITERS, split_of, to_case
 from agent.workspace import load_workspace
 
 UNSEEN = REPO_ROOT / "eval" / "unseen"
@@ -26,10 +26,10 @@ def parts() -> dict[str, list]:
     return {p: load_golden(UNSEEN / f"{p}.jsonl") for p in ("dev", "test")}
 
 
-def test_four_writers_in_both_splits_at_least_400_cases(parts: dict[str, list]) -> None:
+def test_every_writer_in_both_splits_at_least_400_cases(parts: dict[str, list]) -> None:
     assert sum(len(cases) for cases in parts.values()) >= 400
     for cases in parts.values():
-        assert set(Counter(c.writer for c in cases)) == {"A", "B", "C", "D"}
+        assert set(Counter(c.writer for c in cases)) == set(WRITERS.values()) == {"A", "B", "C", "D", "E"}
         assert len(cases) >= 80
     dev_ids = {c.id for c in parts["dev"]}
     assert not dev_ids & {c.id for c in parts["test"]}
