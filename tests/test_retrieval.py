@@ -338,6 +338,12 @@ SPLITS = [
     # ... unless what follows is too short to ask anything, and never at the 么 of 什么.
     ("可以吗亲", ["可以吗亲"]),
     ("为什么这么贵", ["为什么这么贵"]),
+    # A second question typed straight after a first that already asks starts at its first word ...
+    ("顺丰多少钱今天能发吗", ["顺丰多少钱", "今天能发吗"]),
+    ("满减怎么算有没有小礼物", ["满减怎么算", "有没有小礼物"]),
+    # ... only when both sides ask.
+    ("今天能发吗", ["今天能发吗"]),
+    ("我今天能收到吗", ["我今天能收到吗"]),
     ("這件能便宜點嗎？另外，運費誰出\n\n七天無理由退貨嗎", ["這件能便宜點嗎？", "另外，運費誰出", "七天無理由退貨嗎"]),
     ("能便宜点吗？？？快递呢！！", ["能便宜点吗？？？", "快递呢！！"]),
     ("。。。", []),

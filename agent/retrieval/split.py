@@ -36,6 +36,7 @@ class SplitRules(BaseModel):
     max_questions: int = Field(default=8, ge=1)
     space_cuts: bool = False
     end_particles: str = ""
+    question_starts: tuple[str, ...] = ()
     opening_pattern: str = ""
 
     @field_validator("question_pattern", "opening_pattern")
@@ -114,6 +115,7 @@ class _Cutter:
                 end += 1
             cuts.add(end)
         cuts.update(self._between_questions(form))
+        cuts.update(self._unmarked_starts(form))
         if r.space_cuts:
             cuts.update(_space_cuts(form))
         return sorted(cuts)
@@ -123,6 +125,27 @@ class _Cutter:
         r = self.rules
         nxt = form[at : at + 1]
         return bool(nxt) and nxt not in r.particles and bool(_WORD.match(nxt)) and _words(form[at:]) >= r.min_chars
+
+    def _unmarked_starts(self, form: str) -> list[int]:
+        """Cuts before a word that starts a second question right after a first (顺丰多少钱今天能发吗)."""
+        r = self.rules
+        out = []
+        for word in r.question_starts:
+            at = form.find(word, 1)
+            while at > 0:
+                # the clause it ends and the one it starts (marks and commas bound both)
+                left = re.split(f"[{re.escape(r.marks + r.commas)}]", form[:at])[-1]
+                right = re.split(f"[{re.escape(r.marks + r.commas)}]", form[at:])[0]
+                if (
+                    _WORD.match(form[at - 1])
+                    and _words(left) >= r.min_chars
+                    and _words(right) >= r.min_chars
+                    and r.asks(left, requests=False)
+                    and r.asks(right, requests=False)
+                ):
+                    out.append(at)
+                at = form.find(word, at + 1)
+        return out
 
     def _between_questions(self, form: str) -> list[int]:
         """Cuts after the commas that separate two clauses which each ask something (顺丰多少钱，今天能发吗)."""
