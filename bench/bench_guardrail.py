@@ -114,7 +114,7 @@ def quality(rules: RuleSet, with_test: bool = True) -> None:
     if with_test:
         test = load_labelled(TEST)
         sets["unseen test"] = test
-        # Writers C and D joined after every earlier figure: their half of test was never printed before.
+        # Writers C, D (second round) and E (third) joined after the figures of the rounds before.
         sets["test, writers C-E"] = [r for r in test if str(r["id"]).startswith(("gc-", "gd-", "ge-"))]
     scores: dict[str, Scores] = {name: score(rows, rules) for name, rows in sets.items()}
     print("== 1. quality: per-rule precision / recall (goal on test: >= 0.98 each; team table 1.00)")

@@ -158,14 +158,13 @@ class ScriptComposer:
 
     def draft(self, grounding: Grounding) -> Proposal:
         style = self.style
-        chosen, unanswered, skipped = choose(grounding, style)
+        leads, answers, unanswered, skipped = choose(grounding, style)
+        chosen = leads + answers
         asked_by = _questions_by_script(grounding, chosen)
         notes = [f"{sid}: asserts an order state not established" for sid in skipped]
         if not chosen:
             return Proposal(style.handoff, is_refusal=False, needs_review=True, notes=["no script fits", *notes])
         values = {**grounding.shop.vars, **_order_values(grounding)}
-        answers = [c for c in chosen if c.script.category not in style.standalone_only] or chosen
-        leads = [c for c in chosen if c not in answers]  # beside answers: a greeting's brief (在的！)
         replies = [_answer(c.script, n, len(answers), style) for n, c in enumerate(answers)]
         asked = [asked_by.get(c.script.id, "") for c in answers]
         lead = "".join(fill(strip_prefix(c.script.brief or c.script.reply, style.openers), values) for c in leads)
@@ -228,8 +227,9 @@ def _closes(chosen: list[Candidate], style: ComposerStyle) -> bool:
     return len(chosen) > 1 and bool(style.close_with) and chosen[-1].script.category not in style.no_closer
 
 
-def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate], int, list[str]]:
-    """The best fitting, state-true script per question; questions without a sure fit; scripts skipped.
+def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate], list[Candidate], int, list[str]]:
+    """The best fitting, state-true script per question: the leads (a greeting's brief, 在的！, before
+    the answers) and the answers; questions without a sure fit; scripts skipped.
 
     A question whose best script is only usable (below the operating point) still gets it and
     counts as unsure, so the draft goes to review.
@@ -282,7 +282,7 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
     declines = any(c.script.declines for c in answers)
     leads = [] if declines else [c for c in chosen if c not in answers and c.script.id in style.lead_with][:1]
     # Declining answers first: a draft that declines anything opens with the apology.
-    return leads + sorted(answers, key=lambda c: not c.script.declines), unsure, list(dict.fromkeys(skipped))
+    return leads, sorted(answers, key=lambda c: not c.script.declines), unsure, list(dict.fromkeys(skipped))
 
 
 def compose(

@@ -126,30 +126,34 @@ class _Cutter:
         nxt = form[at : at + 1]
         return bool(nxt) and nxt not in r.particles and bool(_WORD.match(nxt)) and _words(form[at:]) >= r.min_chars
 
+    def _clauses(self, form: str) -> list[tuple[int, int]]:
+        """The spans of ``form`` between marks and commas."""
+        return [m.span() for m in re.finditer(f"[^{re.escape(self.rules.marks + self.rules.commas)}]+", form)]
+
     def _unmarked_starts(self, form: str) -> list[int]:
-        """Cuts before a word that starts a second question right after a first (顺丰多少钱今天能发吗)."""
+        """Cuts before a word that starts a second question right after a first (顺丰多少钱今天能发吗):
+        where the clause's part before the word and the part from it both ask."""
         r = self.rules
         out = []
-        for word in r.question_starts:
-            at = form.find(word, 1)
-            while at > 0:
-                # the clause it ends and the one it starts (marks and commas bound both)
-                left = re.split(f"[{re.escape(r.marks + r.commas)}]", form[:at])[-1]
-                right = re.split(f"[{re.escape(r.marks + r.commas)}]", form[at:])[0]
-                if (
-                    _WORD.match(form[at - 1])
-                    and _words(left) >= r.min_chars
-                    and _words(right) >= r.min_chars
-                    and r.asks(left, requests=False)
-                    and r.asks(right, requests=False)
-                ):
-                    out.append(at)
-                at = form.find(word, at + 1)
+        for a, b in self._clauses(form):
+            clause = form[a:b]
+            for word in r.question_starts:
+                at = clause.find(word, 1)
+                while at > 0:
+                    left, right = clause[:at], clause[at:]
+                    if (
+                        _WORD.match(left[-1])
+                        and min(_words(left), _words(right)) >= r.min_chars
+                        and r.asks(left, requests=False)
+                        and r.asks(right, requests=False)
+                    ):
+                        out.append(a + at)
+                    at = clause.find(word, at + 1)
         return out
 
     def _between_questions(self, form: str) -> list[int]:
         """Cuts after the commas that separate two clauses which each ask something (顺丰多少钱，今天能发吗)."""
-        clauses = [m.span() for m in re.finditer(f"[^{re.escape(self.rules.marks + self.rules.commas)}]+", form)]
+        clauses = self._clauses(form)
         asks = [self.rules.asks(form[a:b], requests=False) for a, b in clauses]
         return [
             clauses[n + 1][0]
