@@ -64,6 +64,25 @@ def test_a_run_crossing_a_clause_boundary_counts_as_repeated(style: ComposerStyl
     assert repeated_fact(text).value == 0.0, text
 
 
+def test_a_short_repeated_fact_goes_but_one_with_a_new_number_stays(style: ComposerStyle) -> None:
+    # 可以指定顺丰吗 着急用: the urgent answer says the 顺丰 fee again in other words.
+    sf = "亲，可以的，指定顺丰需另补15元运费，补好后15:00前付款当天发出。"
+    urgent = "另补15元可改发顺丰，会快一些。"
+    text = compose([sf, urgent], style)
+    assert text.count("15元") == 1 and repeated_fact(text).value == 0.0, text
+    assert "会快一些" not in text  # what is left of the repeated sentence is no fact of its own
+    # 西藏运费多少 几天: both answers name the regions, but the fee is a number not said yet.
+    days = "新疆、西藏、广西到货通常比普通地区的2到4天久一些，着急可选EMS，一般2到5天送达。"
+    fee = "本店发申通普通城市包邮，新疆、西藏、广西需加15元运费，指定顺丰需另补15元。"
+    text = compose([days, fee], style)
+    assert "需加15元运费" in text and "2到5天" in text, text
+    # 寄回运费您承担 said by the exchange answer is not said again by the returns answer.
+    exchange = "可以，7天内吊牌完好、未穿洗可换码换色，订单里申请换货，寄回运费您承担。"
+    returns = "7天无理由退换寄回运费您承担，质量问题运费本店承担，请发照片、订单号。"
+    text = compose([exchange, returns], style)
+    assert text.count("寄回运费您承担") == 1 and "质量问题运费本店承担" in text, text
+
+
 def test_one_opening_even_when_every_script_greets(style: ComposerStyle) -> None:
     text = compose(["您好，本店默认发申通快递。", "亲，可以发顺丰，需另补15元。"], style)
     assert text.startswith("亲，") and "您好" not in text and text.count("亲，") == 1

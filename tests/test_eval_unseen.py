@@ -61,6 +61,9 @@ def test_repeated_fact_and_fragment() -> None:
     twice = "亲，订单满280元还会随机送一份小礼品。另外订单满280元还会随机送一份小礼品哦。"
     assert repeated_fact(twice).value == 1.0 and "小礼品" in repeated_fact(twice).reason
     assert repeated_fact("亲，默认发申通。需要顺丰另补15元。").value == 0.0
+    # A short fact said twice counts too (the 顺丰 fee in two answers' words).
+    short = "亲，指定顺丰需另补15元运费。想更快可另补15元改发顺丰。"
+    assert repeated_fact(short).value == 1.0 and "另补15元" in repeated_fact(short).reason
     assert fragment("亲，包邮的。给您带来困扰！").value == 1.0
     assert fragment("亲，我们的商品图片都是实物拍摄的。").value == 0.0
 

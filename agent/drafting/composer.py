@@ -25,12 +25,13 @@ from agent.corpus import VARIABLE, fill
 from agent.datafile import load
 from agent.drafting.base import Candidate, Grounding, Proposal
 from agent.drafting.fit import FitModel, fit_probability, question_key
-from agent.drafting.sentences import Piece, assemble, clauses_of, content, strip_prefix
+from agent.drafting.sentences import Piece, assemble, bigrams, clauses_of, content, overlap, says_again, strip_prefix
 from agent.types import Script
 
 if TYPE_CHECKING:
     from agent.guardrails import RuleSet
 
+_NUMBER = re.compile(r"\d+")
 _JOINED = re.compile(r"\S[\s，,]+\S")  # a question that still holds two pieces (发的什么快递啊 能发顺丰吗)
 
 State = Literal["paid", "shipped", "delivered", "out_of_stock", "price_changed", "remote"]
@@ -65,6 +66,9 @@ class ComposerStyle(BaseModel):
     min_shared_run: int = Field(ge=1)
     agree_rank: int = Field(default=1, ge=0)
     repeat_min_run: int = Field(default=8, ge=2)
+    # A clause repeating a shorter run than that (另补15元, 寄回运费您承担) is dropped too when it
+    # states no number the draft has not said (0: off).
+    repeat_short_run: int = Field(default=0, ge=0)
     # An answer takes its reply's sentences in order until it holds this many characters
     # (letters, digits, CJK): the first answer of a draft, and each later one.
     first_answer_chars: int = Field(default=1000, ge=1)
@@ -304,22 +308,24 @@ def compose(
     values = values or {}
     pieces: list[Piece] = []
     said: list[str] = []
+    numbers: set[str] = set()  # the numbers the draft has stated
     apologised = False
     for n, reply in enumerate(replies):
         body = strip_prefix(reply.strip(), style.openers)
         budget = style.first_answer_chars if n == 0 else style.extra_answer_chars
         asked_text = content(questions[n]) if n < len(questions) else ""
-        asked = _bigrams(asked_text)
+        asked = bigrams(asked_text)
         kept_chars = 0
         for end, raw_clauses in clauses_of(body):
             clauses = [fill(c, values) for c in raw_clauses]
             facts = {content(values.get(m, "")) for c in raw_clauses for m in VARIABLE.findall(c)} - {""}
-            asked_fact = any(_bigrams(f) & asked or f in asked_text for f in facts)
+            asked_fact = any(bigrams(f) & asked or f in asked_text for f in facts)
             relevant = _relevant(content("".join(clauses)), asked, style)
             if kept_chars >= budget and not (asked_fact or relevant):
                 continue
             kept: list[str] = []
             before = len(said)  # what earlier sentences said
+            numbers_before, lost_first = set(numbers), False
             for i, clause in enumerate(clauses):
                 if i == 0 and any(content(clause).startswith(content(c)) for c in style.closers if content(c)):
                     kept = []
@@ -334,14 +340,17 @@ def compose(
                 elif not kept and clause.startswith(tuple(style.apology_tails)) and apologised:
                     continue
                 key = content(clause)
-                # A run may cross a clause boundary: test the clause with what this sentence holds.
-                earlier = ["".join(said[:before])]
-                if not key or _said("".join(content(c) for c in kept) + key, earlier, style.repeat_min_run):
-                    continue
-                if _overlap(key, said) >= style.repeat_overlap:
+                if not key or _repeats(key, "".join(content(c) for c in kept), said, before, numbers, style):
+                    lost_first = lost_first or not kept
                     continue
                 kept.append(clause)
                 said.append(key)
+                numbers.update(_NUMBER.findall(key))
+            if lost_first and sum(len(content(c)) for c in kept) < style.repeat_min_run:
+                # What is left of a sentence whose first clause went as a repeat (会快一些) is no fact.
+                del said[before:]
+                numbers = numbers_before
+                kept = []
             if kept:
                 pieces.append(Piece(kept, end))
                 kept_chars += sum(len(content(c)) for c in kept)
@@ -349,36 +358,26 @@ def compose(
     first_clause = re.split(r"[，,。！？!?]", text, maxsplit=1)[0]
     opener = "" if any(w in first_clause for w in style.address_words) else style.open_with
     text = opener + text
-    if closing and not _said(content(style.close_with), said, style.repeat_min_run):
+    if closing and not says_again(content(style.close_with), said, style.repeat_min_run):
         text += style.close_with
     return text
 
 
-def _bigrams(text: str) -> set[str]:
-    return {text[i : i + 2] for i in range(len(text) - 1)}
+def _repeats(key: str, sentence: str, said: list[str], before: int, numbers: set[str], style: ComposerStyle) -> bool:
+    """Whether a clause says again what the draft said: a long run (which may cross a clause
+    boundary, so the clause is tested with what its sentence holds), a short run with no new
+    number, or most of its character pairs."""
+    if says_again(sentence + key, ["".join(said[:before])], style.repeat_min_run):
+        return True
+    short = style.repeat_short_run
+    if short and says_again(key, said, short) and set(_NUMBER.findall(key)) <= numbers:
+        return True
+    return overlap(key, said) >= style.repeat_overlap
 
 
 def _relevant(key: str, asked: set[str], style: ComposerStyle) -> bool:
     """Whether a clause shares `relevant_bigrams` character pairs with the question it answers."""
-    return len(asked & _bigrams(key)) >= style.relevant_bigrams
-
-
-def _overlap(key: str, said: list[str]) -> float:
-    """The share of ``key``'s character pairs that earlier clauses already said."""
-    pairs = _bigrams(key)
-    if len(pairs) < 4 or not said:  # a short clause (好的, 可以的) is no fact of its own
-        return 0.0
-    return len(pairs & _bigrams("|".join(said))) / len(pairs)
-
-
-def _said(key: str, said: list[str], min_run: int) -> bool:
-    """Whether ``key`` (a clause's content) repeats a run of ``min_run`` characters already said."""
-    if any(key in s or (len(s) >= min_run and s in key) for s in said):
-        return True
-    run = min(min_run, len(key))
-    if run < min_run:
-        return False
-    return any(key[i : i + run] in s for s in said for i in range(len(key) - run + 1))
+    return len(asked & bigrams(key)) >= style.relevant_bigrams
 
 
 def _order_values(grounding: Grounding) -> dict[str, str]:

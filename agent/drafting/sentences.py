@@ -58,3 +58,25 @@ def assemble(pieces: Sequence[Piece]) -> str:
         if text:
             parts.append(text + piece.end)
     return "".join(parts)
+
+
+def bigrams(text: str) -> set[str]:
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def overlap(key: str, said: list[str]) -> float:
+    """The share of ``key``'s character pairs that earlier clauses already said."""
+    pairs = bigrams(key)
+    if len(pairs) < 4 or not said:  # a short clause (好的, 可以的) is no fact of its own
+        return 0.0
+    return len(pairs & bigrams("|".join(said))) / len(pairs)
+
+
+def says_again(key: str, said: list[str], min_run: int) -> bool:
+    """Whether ``key`` (a clause's content) repeats a run of ``min_run`` characters already said."""
+    if any(key in s or (len(s) >= min_run and s in key) for s in said):
+        return True
+    run = min(min_run, len(key))
+    if run < min_run:
+        return False
+    return any(key[i : i + run] in s for s in said for i in range(len(key) - run + 1))
