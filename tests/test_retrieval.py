@@ -340,6 +340,9 @@ SPLITS = [
     ("为什么这么贵", ["为什么这么贵"]),
     # A second question typed straight after a first that already asks starts at its first word ...
     ("顺丰多少钱今天能发吗", ["顺丰多少钱", "今天能发吗"]),
+    # 谁, 啥 and 咋 ask as much as 什么 and 怎么: a comma after one ends a question.
+    ("退货运费谁出，多久能退款", ["退货运费谁出", "多久能退款"]),
+    ("发啥快递，几天能到", ["发啥快递", "几天能到"]),
     ("满减怎么算有没有小礼物", ["满减怎么算", "有没有小礼物"]),
     # ... only when both sides ask.
     ("今天能发吗", ["今天能发吗"]),
