@@ -181,6 +181,20 @@ def test_a_script_that_asserts_a_state_needs_the_state_established(
     assert asserting in composer.draft(by_word).cited_ids
 
 
+def test_a_passed_return_window_needs_the_customer_to_say_so(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    # 您的订单已超过期限 is said only to a customer whose goods came longer ago than the window.
+    cands = [cand(scripts["returns.window_passed"], 0.4), cand(scripts["returns.how_to_return"], 0.2, rank=2)]
+    composer = ScriptComposer(style, default_rules())
+    for unsaid in ("收到以後不喜歡，七天內可以退嗎", "等了半个月了 到底发不发货", "买了三天能退吗"):
+        assert "window_passed" not in established_states(ground(shop, (unsaid, [])), style), unsaid
+        assert composer.draft(ground(shop, (unsaid, cands))).cited_ids == ["returns.how_to_return"]
+    for said in ("东西收到二十天了一直没拆，现在还能退吗", "都过去半个月了还能退吗", "衣服收到8天了能退不"):
+        assert "window_passed" in established_states(ground(shop, (said, [])), style), said
+        assert composer.draft(ground(shop, (said, cands))).cited_ids == ["returns.window_passed"]
+
+
 def test_cash_on_delivery_is_not_read_as_paid(style: ComposerStyle, shop: Shop) -> None:
     assert "paid" not in established_states(ground(shop, ("可以货到付款吗", [])), style)
     assert "out_of_stock" not in established_states(ground(shop, ("粉色M码还有吗，没有的话什么时候有货", [])), style)
