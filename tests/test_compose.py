@@ -4,6 +4,7 @@ the direct baseline; the composer takes its style and rules as data."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,6 @@ from agent.corpus import fill
 from agent.drafting.base import Candidate, Grounding, Question
 from agent.drafting.composer import ComposerStyle, ScriptComposer, compose, established_states, load_style
 from agent.drafting.direct import DirectBackend
-from agent.drafting.sentences import strip_prefix
 from agent.evaluation.quality import fragment, repeated_fact
 from agent.guardrails import check, default_rules
 from agent.types import Order, Script, Shop, Turn
@@ -83,6 +83,22 @@ def test_a_short_repeated_fact_goes_but_one_with_a_new_number_stays(style: Compo
     assert text.count("寄回运费您承担") == 1 and "质量问题运费本店承担" in text, text
 
 
+def test_an_answer_beside_others_keeps_its_facts_and_drops_the_rest(style: ComposerStyle) -> None:
+    # 图片是实拍吗 运费你们出吗: each answer keeps what decides it (who pays, a number, what the
+    # question names) and drops its courtesy clauses.
+    photos = "是的，商品图片都是实物拍摄，因光线和显示屏不同，颜色可能有轻微差异。"
+    damaged = "非常抱歉，请发订单号和破损照片，可补发、换货或退款，来回运费由本店承担，也可转接主管。"
+    text = compose([photos, damaged], style, questions=["图片是实拍吗", "运费你们出吗"])
+    assert "实物拍摄" in text and "来回运费由本店承担" in text and "补发" in text, text
+    assert "显示屏" not in text and "转接主管" not in text, text
+    # A clause that names what the customer asked stays (超重也无需加钱 to 超重要加钱吗).
+    ems = "可以发EMS，运费全国统一20元，超重也无需加钱，一般2到5天送达。"
+    text = compose([ems, photos], style, questions=["EMS多少钱 超重要加钱吗", "图片是实拍吗"])
+    assert "超重也无需加钱" in text and "2到5天" in text, text
+    # A single answer keeps its reply's clauses.
+    assert "显示屏" in compose([photos], style, questions=["图片是实拍吗"])
+
+
 def test_one_opening_even_when_every_script_greets(style: ComposerStyle) -> None:
     text = compose(["您好，本店默认发申通快递。", "亲，可以发顺丰，需另补15元。"], style)
     assert text.startswith("亲，") and "您好" not in text and text.count("亲，") == 1
@@ -119,8 +135,11 @@ def test_several_answers_each_take_their_brief_and_a_single_answer_its_reply(
     sf, ems = scripts["shipping.sf_on_request"], scripts["shipping.ems"]
     both = composer.draft(ground(shop, ("能发顺丰吗", [cand(sf)]), ("EMS多少钱", [cand(ems)])))
     values = shop.vars
-    assert strip_prefix(fill(str(sf.brief), values), style.openers) in both.text
-    assert strip_prefix(fill(str(ems.brief), values), style.openers) in both.text
+    # Each brief's clauses that state a number are in, in the brief's words (a clause the question
+    # does not ask about, 超重也无需加钱 to EMS多少钱, may go: see several_clause_chars).
+    for script in (sf, ems):
+        facts = [c for c in re.split("[，。]", fill(str(script.brief), values)) if re.search(r"\d", c)]
+        assert facts and all(c in both.text for c in facts), (facts, both.text)
     assert both.cited_ids == ["shipping.sf_on_request", "shipping.ems"]
     alone = composer.draft(ground(shop, ("能发顺丰吗", [cand(sf)])))
     assert alone.text.startswith("亲，") and fill(sf.reply, values).split("。")[0][3:] in alone.text

@@ -74,6 +74,11 @@ class ComposerStyle(BaseModel):
     first_answer_chars: int = Field(default=1000, ge=1)
     extra_answer_chars: int = Field(default=1000, ge=1)
     relevant_bigrams: int = Field(default=2, ge=1)
+    # Beside other answers, an answer past this many characters keeps only clauses with a number,
+    # a fact word or this many character pairs of its question (0: every clause).
+    several_clause_chars: int = Field(default=0, ge=0)
+    fact_words: list[str] = Field(default_factory=list)
+    several_relevant_bigrams: int = Field(default=2, ge=1)
     # A clause whose character pairs were already said at this share (a paraphrase of an earlier
     # answer: 运费全国统一20元 after EMS全国统一20元) is dropped; 1.0 keeps every such clause.
     repeat_overlap: float = Field(default=1.0, gt=0, le=1)

@@ -77,6 +77,9 @@ def compose(
                 elif not kept and clause.startswith(tuple(style.apology_tails)) and apologised:
                     continue
                 key = content(clause)
+                held = kept_chars + sum(len(content(c)) for c in kept)
+                if len(replies) > 1 and _spare(key, held, asked, style):
+                    continue
                 if not key or _repeats(key, "".join(content(c) for c in kept), said, before, numbers, style):
                     lost_first = lost_first or not kept
                     continue
@@ -98,6 +101,18 @@ def compose(
     if closing and not says_again(content(style.close_with), said, style.repeat_min_run):
         text += style.close_with
     return text
+
+
+def _spare(key: str, held: int, asked: set[str], style: ComposerStyle) -> bool:
+    """Whether a clause of an answer beside others can go: the answer already holds
+    `several_clause_chars` characters and the clause states no number, holds no fact word and
+    shares too few character pairs with the question (可以帮您推荐, 也可转接主管)."""
+    return (
+        0 < style.several_clause_chars <= held
+        and not _NUMBER.search(key)
+        and not any(w in key for w in style.fact_words)
+        and len(asked & bigrams(key)) < style.several_relevant_bigrams
+    )
 
 
 def _repeats(key: str, sentence: str, said: list[str], before: int, numbers: set[str], style: ComposerStyle) -> bool:
