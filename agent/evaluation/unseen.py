@@ -31,6 +31,7 @@ WRITERS = {
     "drafting_C.jsonl": "C",
     "drafting_D.jsonl": "D",
     "drafting_E.jsonl": "E",
+    "drafting_F.jsonl": "F",
 }
 
 
