@@ -99,6 +99,14 @@ def test_an_answer_beside_others_keeps_its_facts_and_drops_the_rest(style: Compo
     assert "显示屏" in compose([photos], style, questions=["图片是实拍吗"])
 
 
+def test_the_remote_areas_named_twice_are_named_once(style: ComposerStyle, shop: Shop) -> None:
+    days = "发往{remote_areas}到货通常比普通地区久一些，一般{ems_days}送达。"
+    fee = "本店普通城市包邮，{remote_areas}需加{remote_fee}运费。"
+    text = compose([days, fee], style, values=shop.vars)
+    assert text.count(shop.vars["remote_areas"]) == 1 and "这几个地区需加15元运费" in text, text
+    assert repeated_fact(text).value == 0.0, text
+
+
 def test_one_opening_even_when_every_script_greets(style: ComposerStyle) -> None:
     text = compose(["您好，本店默认发申通快递。", "亲，可以发顺丰，需另补15元。"], style)
     assert text.startswith("亲，") and "您好" not in text and text.count("亲，") == 1

@@ -77,6 +77,8 @@ class ComposerStyle(BaseModel):
     # Beside other answers, an answer past this many characters keeps only clauses with a number,
     # a fact word or this many character pairs of its question (0: every clause).
     several_clause_chars: int = Field(default=0, ge=0)
+    # A shop value the draft has named, named again by a short reference: {remote_areas: 这几个地区}.
+    refer_again: dict[str, str] = Field(default_factory=dict)
     fact_words: list[str] = Field(default_factory=list)
     several_relevant_bigrams: int = Field(default=2, ge=1)
     # A clause whose character pairs were already said at this share (a paraphrase of an earlier

@@ -54,7 +54,7 @@ def compose(
         asked = bigrams(asked_text)
         kept_chars = 0
         for end, raw_clauses in clauses_of(body):
-            clauses = [fill(c, values) for c in raw_clauses]
+            clauses = [fill(_referred(c, said, values, style), values) for c in raw_clauses]
             facts = {content(values.get(m, "")) for c in raw_clauses for m in VARIABLE.findall(c)} - {""}
             asked_fact = any(bigrams(f) & asked or f in asked_text for f in facts)
             relevant = _relevant(content("".join(clauses)), asked, style)
@@ -101,6 +101,16 @@ def compose(
     if closing and not says_again(content(style.close_with), said, style.repeat_min_run):
         text += style.close_with
     return text
+
+
+def _referred(clause: str, said: list[str], values: dict[str, str], style: ComposerStyle) -> str:
+    """``clause`` with a shop value the draft already named said by its short reference
+    (新疆、西藏、广西 named twice: the second time 这几个地区)."""
+    for name, ref in style.refer_again.items():
+        mark = "{" + name + "}"
+        if mark in clause and values.get(name) and any(content(values[name]) in s for s in said):
+            clause = clause.replace(mark, ref)
+    return clause
 
 
 def _spare(key: str, held: int, asked: set[str], style: ComposerStyle) -> bool:
