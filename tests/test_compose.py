@@ -184,6 +184,15 @@ def test_a_message_of_thanks_only_gets_a_whole_reply(
             "到拉萨得几天",
             Order(region="新疆乌鲁木齐市"),
         ),
+        # A colour complaint after receipt (send photos to check) needs the goods in hand.
+        (
+            "colour.differs_on_receipt",
+            "colour.colour_difference",
+            "received",
+            "圖片跟實物有色差嗎",
+            "收到的颜色跟图上差好多",
+            Order(status="delivered"),
+        ),
     ],
 )
 def test_a_script_that_asserts_a_state_needs_the_state_established(
