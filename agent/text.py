@@ -178,6 +178,9 @@ def _single_lower(ch: str) -> str:
 
 
 _SUPPLEMENTARY = re.compile("[\U00010000-\U0010ffff]")
+# Supplementary characters other than the pictographs of U+1F000-U+1FAFF (emoji): ideographs to
+# convert, tags and format characters to drop.
+_NOT_EMOJI_SUPPLEMENTARY = re.compile("[\U00010000-\U0001efff\U0001fb00-\U0010ffff]")
 _WIDE = re.compile("[\uff01-\uff5e\u3000]")
 
 
@@ -271,8 +274,9 @@ def normalize(text: str, max_run: int = 2) -> Normalized:
     A run of the same character longer than ``max_run`` keeps ``max_run`` of them, so
     最最最最 still reads as stacked (最最) and 但　是 reads as 但是.
     """
-    if _unusual().search(text) is None and _SUPPLEMENTARY.search(text) is None:
-        # The usual draft: Simplified, nothing to drop; only ，！？ and the like to fold.
+    if _unusual().search(text) is None and _NOT_EMOJI_SUPPLEMENTARY.search(text) is None:
+        # The usual draft: Simplified, nothing to drop; only ，！？ and the like to fold. An emoji
+        # (a supplementary character with nothing to convert, fold or drop) keeps it usual.
         out, kept = _collapsed(_fold_common(text).lower(), None, max(1, max_run))
         return Normalized(out, kept, text)
     folded = _folded(_simplified_chars(text))

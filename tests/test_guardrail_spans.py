@@ -90,8 +90,9 @@ def _reference_normalize(text: str, max_run: int = 2) -> tuple[str, tuple[int, .
 
 
 def test_fast_normalisation_agrees_with_the_per_character_definition() -> None:
-    invisible = ["\u200b", "\u200d", "\u3000", "\ufeff", "\u202e", "\x00", "\u00ad", "\U00020000"]
-    alphabet = [*"亲但是不能我们親愛的們說這個最哈，！？：；（）～。…ＡＢａ１ AZaz09\t\n", *invisible]
+    invisible = ["\u200b", "\u200d", "\u3000", "\ufeff", "\u202e", "\x00", "\u00ad", "\U00020000", "\U000e0041"]
+    emoji = ["😊", "🌸", "👍", "🏻", "\ufe0f"]  # an emoji alone keeps a draft on the fast path
+    alphabet = [*"亲但是不能我们親愛的們說這個最哈，！？：；（）～。…ＡＢａ１ AZaz09\t\n", *invisible, *emoji]
     rng = random.Random(7)
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
