@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import get_args
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.text import normalize_query
-from agent.types import Order, Script, Turn
+from agent.types import Order, Platform, Script, Turn
 
 
 class ContextRules(BaseModel):
@@ -33,6 +36,13 @@ def retrieval_text(message: str, turns: list[Turn] | tuple[Turn, ...], rules: Co
     if previous and is_followup(message, rules):
         return f"{previous} {message}"
     return message
+
+
+def named_platform(texts: Iterable[str]) -> str | None:
+    """The one platform the customer's words name (天猫上你帮我改下价), or None (none, or several)."""
+    said = " ".join(normalize_query(t) for t in texts)
+    named = [p for p in get_args(Platform) if p in said]
+    return named[0] if len(named) == 1 else None
 
 
 def contradicts(script: Script, order: Order | None, platform: str) -> bool:

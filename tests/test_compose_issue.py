@@ -51,3 +51,20 @@ def test_a_fee_answer_declines_by_what_the_customer_asked(message: str, declines
     assert draft.is_refusal is declines, draft.text
     if declines:
         assert "非常抱歉" in draft.text.split("，")[1] or draft.text.startswith("非常抱歉"), draft.text
+
+
+def test_the_platform_the_customer_names_decides_a_platform_script() -> None:
+    from agent.context import named_platform
+
+    assert named_platform(["天猫上你帮我改下价"]) == "天猫"
+    assert named_platform(["天貓店能改價嗎"]) == "天猫"  # Traditional
+    assert named_platform(["淘宝和天猫价格一样吗"]) is None and named_platform(["能改价吗"]) is None
+
+
+@pytest.mark.slow
+def test_a_price_change_asked_on_tmall_gets_the_tmall_answer(index_dir: Path) -> None:
+    # The default shop is on 淘宝; a customer who says 天猫 is answered by the 天猫 script (only the
+    # shipping fee can change), not by a script that asserts the price was changed.
+    draft = draft_reply("天猫店 能给我改下价吗", shop="default", backend="script")
+    assert "bargaining.tmall_price_change" in {c.id for c in draft.citations}, draft.text
+    assert "改好" not in draft.text

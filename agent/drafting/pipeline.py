@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from agent.config import BACKENDS_DEFAULT, LLM_BACKEND, Settings, get_settings
-from agent.context import contradicts, fits_explicitly, retrieval_text
+from agent.context import contradicts, fits_explicitly, named_platform, retrieval_text
 from agent.drafting.backends import create_backend
 from agent.drafting.base import Backend, Candidate, Grounding, Proposal, Question, Reviser
 from agent.drafting.grounding import GroundingCheck, check_grounding
@@ -148,7 +148,9 @@ class Drafter:
         scripts = workspace.scripts_by_id
         shop = workspace.shop(message.shop)
         order = message.order
-        platform = order.platform if order is not None and order.platform else shop.platform
+        # The order's platform, else the one the customer names (天猫上你帮我改下价), else the shop's.
+        said = [text, *(t.text for t in message.turns if t.role == "customer")]
+        platform = order.platform if order is not None and order.platform else named_platform(said) or shop.platform
         query = retrieval_text(text, message.turns, workspace.context)
         now = self.clock()
         questions = []
