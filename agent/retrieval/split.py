@@ -38,6 +38,9 @@ class SplitRules(BaseModel):
     end_particles: str = ""
     question_starts: tuple[str, ...] = ()
     opening_pattern: str = ""
+    # A piece that is only one of these asks how to do what the piece before it said (我想让我老公帮我付钱
+    # 怎么弄): it is read with that piece.
+    joins_previous: tuple[str, ...] = ()
 
     @field_validator("question_pattern", "opening_pattern")
     @classmethod
@@ -208,6 +211,9 @@ def _merge_short(pieces: list[str], rules: SplitRules) -> list[str]:
         if _words(piece) < rules.min_chars:
             carry = piece
             continue
+        if merged and _only_words(piece, rules) in rules.joins_previous:
+            merged[-1] = merged[-1] + piece
+            continue
         merged.append(piece)
     if carry:
         if merged:
@@ -215,6 +221,11 @@ def _merge_short(pieces: list[str], rules: SplitRules) -> list[str]:
         elif _words(carry):
             merged.append(carry)
     return merged
+
+
+def _only_words(piece: str, rules: SplitRules) -> str:
+    """The piece's word characters in the matching form (怎么弄？ -> 怎么弄)."""
+    return _NOT_WORD.sub("", _matching_form(piece))
 
 
 def _opens_only(piece: str, rules: SplitRules) -> bool:
