@@ -343,9 +343,9 @@ SPLITS = [
     # 谁, 啥 and 咋 ask as much as 什么 and 怎么: a comma after one ends a question.
     ("退货运费谁出，多久能退款", ["退货运费谁出", "多久能退款"]),
     ("发啥快递，几天能到", ["发啥快递", "几天能到"]),
-    # 怎么弄 alone asks how to go about what came before: read with it.
-    ("我想让我老公帮我付钱 怎么弄", ["我想让我老公帮我付钱 怎么弄"]),
-    ("衣服破了个洞 咋办？", ["衣服破了个洞 咋办？"]),
+    # 怎么弄 alone asks how to go about what came before: read with it, as one question.
+    ("我想让我老公帮我付钱 怎么弄", ["我想让我老公帮我付钱怎么弄"]),
+    ("衣服破了个洞 咋办？", ["衣服破了个洞咋办？"]),
     ("满减怎么算有没有小礼物", ["满减怎么算", "有没有小礼物"]),
     # ... only when both sides ask.
     ("今天能发吗", ["今天能发吗"]),

@@ -208,11 +208,12 @@ def _merge_short(pieces: list[str], rules: SplitRules) -> list[str]:
         if n == 0 and len(pieces) > 1 and _opens_only(piece, rules):
             merged.append(piece)  # 在吗 before a question is answered on its own (在的)
             continue
+        if merged and _only_words(piece, rules) in rules.joins_previous:
+            # Joined without the space between: one question, not two pieces typed together.
+            merged[-1] = _strip(merged[-1], rules) + _strip(piece, rules)
+            continue
         if _words(piece) < rules.min_chars:
             carry = piece
-            continue
-        if merged and _only_words(piece, rules) in rules.joins_previous:
-            merged[-1] = merged[-1] + piece
             continue
         merged.append(piece)
     if carry:
