@@ -57,7 +57,7 @@ def compose(
             clauses = [fill(_referred(c, said, values, style), values) for c in raw_clauses]
             facts = {content(values.get(m, "")) for c in raw_clauses for m in VARIABLE.findall(c)} - {""}
             asked_fact = any(bigrams(f) & asked or f in asked_text for f in facts)
-            relevant = _relevant(content("".join(clauses)), asked, style)
+            relevant = _pairs(content("".join(clauses)), asked) >= style.relevant_bigrams
             if kept_chars >= budget and not (asked_fact or relevant):
                 continue
             kept: list[str] = []
@@ -77,23 +77,23 @@ def compose(
                 elif not kept and clause.startswith(tuple(style.apology_tails)) and apologised:
                     continue
                 key = content(clause)
-                held = kept_chars + sum(len(content(c)) for c in kept)
-                if len(replies) > 1 and _spare(key, held, asked, style):
+                sentence = "".join(said[before:])  # what this sentence holds so far
+                if len(replies) > 1 and _spare(key, kept_chars + len(sentence), asked, style):
                     continue
-                if not key or _repeats(key, "".join(content(c) for c in kept), said, before, numbers, style):
+                if not key or _repeats(key, sentence, said, before, numbers, style):
                     lost_first = lost_first or not kept
                     continue
                 kept.append(clause)
                 said.append(key)
                 numbers.update(_NUMBER.findall(key))
-            if lost_first and sum(len(content(c)) for c in kept) < style.repeat_min_run:
+            if lost_first and len("".join(said[before:])) < style.repeat_min_run:
                 # What is left of a sentence whose first clause went as a repeat (会快一些) is no fact.
                 del said[before:]
                 numbers = numbers_before
                 kept = []
             if kept:
                 pieces.append(Piece(kept, end))
-                kept_chars += sum(len(content(c)) for c in kept)
+                kept_chars += len("".join(said[before:]))
     text = lead + assemble(pieces)
     first_clause = re.split(r"[，,。！？!?]", text, maxsplit=1)[0]
     opener = "" if any(w in first_clause for w in style.address_words) else style.open_with
@@ -121,7 +121,7 @@ def _spare(key: str, held: int, asked: set[str], style: ComposerStyle) -> bool:
         0 < style.several_clause_chars <= held
         and not _NUMBER.search(key)
         and not any(w in key for w in style.fact_words)
-        and len(asked & bigrams(key)) < style.several_relevant_bigrams
+        and _pairs(key, asked) < style.several_relevant_bigrams
     )
 
 
@@ -137,6 +137,6 @@ def _repeats(key: str, sentence: str, said: list[str], before: int, numbers: set
     return overlap(key, said) >= style.repeat_overlap
 
 
-def _relevant(key: str, asked: set[str], style: ComposerStyle) -> bool:
-    """Whether a clause shares `relevant_bigrams` character pairs with the question it answers."""
-    return len(asked & bigrams(key)) >= style.relevant_bigrams
+def _pairs(key: str, asked: set[str]) -> int:
+    """How many character pairs a clause shares with the question it answers."""
+    return len(asked & bigrams(key))

@@ -208,7 +208,7 @@ def _merge_short(pieces: list[str], rules: SplitRules) -> list[str]:
         if n == 0 and len(pieces) > 1 and _opens_only(piece, rules):
             merged.append(piece)  # 在吗 before a question is answered on its own (在的)
             continue
-        if merged and _only_words(piece, rules) in rules.joins_previous:
+        if merged and _only_words(piece) in rules.joins_previous:
             # Joined without the space between: one question, not two pieces typed together.
             merged[-1] = _strip(merged[-1], rules) + _strip(piece, rules)
             continue
@@ -224,7 +224,7 @@ def _merge_short(pieces: list[str], rules: SplitRules) -> list[str]:
     return merged
 
 
-def _only_words(piece: str, rules: SplitRules) -> str:
+def _only_words(piece: str) -> str:
     """The piece's word characters in the matching form (怎么弄？ -> 怎么弄)."""
     return _NOT_WORD.sub("", _matching_form(piece))
 
