@@ -32,6 +32,7 @@ WRITERS = {
     "drafting_D.jsonl": "D",
     "drafting_E.jsonl": "E",
     "drafting_F.jsonl": "F",
+    "drafting_G.jsonl": "G",
 }
 
 
