@@ -24,6 +24,7 @@ the quality figures of the team table and dev only, for tuning (test is never lo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -43,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from agent.guardrails import check, load_rules  # noqa: E402
-from agent.guardrails.rules import KeywordGroup, RuleSet, ToneRulesSpec  # noqa: E402
+from agent.guardrails.rules import REFUSAL_RULE, KeywordGroup, RuleSet, ToneRulesSpec  # noqa: E402
 from agent.guardrails.scoring import RULE_IDS, Scores, load_labelled, score  # noqa: E402
 from agent.text import sentences  # noqa: E402
 
@@ -140,8 +141,48 @@ def quality(rules: RuleSet, with_test: bool = True) -> None:
             f"  {name}: with query P {full.precision:.3f} R {full.recall:.3f}; "
             f"without P {bare.precision:.3f} R {bare.recall:.3f}"
         )
-    print("(no learned part is shipped: see eval/guardrail/README.md)")
+    learned(rules, sets)
     print()
+
+
+def learned(rules: RuleSet, sets: dict[str, list[dict[str, Any]]]) -> None:
+    """refusal_without_apology with the learned model (refusal.model) and without it, per set; and
+    dev read by models each trained without one writer's dev rows (the model is trained on dev, so
+    its in-sample dev figure flatters it)."""
+    if rules.refusal_model is None:
+        print("(no refusal model in tone_rules.yaml: the rules alone)")
+        return
+    cut = rules.refusal_model.cut
+    from agent.guardrails.refusal_train import train
+
+    bare = dataclasses.replace(rules, refusal_model=None, model_stamp=None)
+    print("refusal_without_apology with the learned model (refusal.model) / the rules alone:")
+    for name, rows in sets.items():
+        full = score(rows, rules)
+        alone = score(rows, bare)
+        a, b = full.by_rule[REFUSAL_RULE], alone.by_rule[REFUSAL_RULE]
+        print(
+            f"  {name:<16} P {a.precision:.3f} R {a.recall:.3f} clean FP {full.clean_flagged}"
+            f"  /  P {b.precision:.3f} R {b.recall:.3f} clean FP {alone.clean_flagged}"
+        )
+    team, dev = sets["team table"], sets["unseen dev"]
+    writers = sorted({str(r["id"])[:2] for r in dev})
+    tp = fp = fn = flagged = 0
+    for writer in writers:
+        held = [r for r in dev if str(r["id"]).startswith(writer)]
+        model = train(team + [r for r in dev if not str(r["id"]).startswith(writer)], max_run=rules.max_run)
+        at_cut = dataclasses.replace(model, cut=cut)  # the shipped operating point
+        part = score(held, dataclasses.replace(rules, refusal_model=at_cut))
+        tp, fp, fn = (
+            tp + part.by_rule[REFUSAL_RULE].tp,
+            fp + part.by_rule[REFUSAL_RULE].fp,
+            fn + part.by_rule[REFUSAL_RULE].fn,
+        )
+        flagged += part.clean_flagged
+    print(
+        f"  unseen dev, each writer read by a model trained without it ({len(writers)} writers): "
+        f"P {tp / max(1, tp + fp):.3f} R {tp / max(1, tp + fn):.3f} clean FP {flagged}"
+    )
 
 
 # --- 2. check() in process -----------------------------------------------------------------------

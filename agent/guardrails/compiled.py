@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.guardrails.refusal_model import RefusalModel
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -64,8 +66,11 @@ class RuleSet:
     fixes: Mapping[str, FixTable]
     facts: re.Pattern[str]
     manual_fix: str  # added to the message of a finding no fix entry covers: the agent rewrites it
-    # per customer query (as given), the intents it asks about: filled by the refusal reader
-    asked: dict[str, tuple[Intent, ...]] = field(default_factory=dict, compare=False, repr=False)
+    # the learned reading of refusals the rules leave undecided, and its file's (path, mtime, size)
+    refusal_model: RefusalModel | None = None
+    model_stamp: tuple[Path, int, int] | None = None
+    # per customer query (as given), the intents it asks about and its matching form: filled by the refusal reader
+    asked: dict[str, tuple[tuple[Intent, ...], str]] = field(default_factory=dict, compare=False, repr=False)
 
     def lexicon(self) -> list[str]:
         """Every literal the scan looks for (keywords and the allow words that touch them)."""

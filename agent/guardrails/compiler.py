@@ -18,6 +18,7 @@ from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 from agent.guardrails.compiled import Entry, FixTable, Intent, RuleSet
+from agent.guardrails.refusal_model import RefusalModel, read_model
 from agent.guardrails.spec import (
     CUE,
     LEXICAL_RULES,
@@ -173,6 +174,7 @@ class Compiler:
         intents = tuple(self.intents(refusal.intents, negated))
         topic = f"[^,.。!?~;:]{{0,{refusal.grant_topic}}}?" if refusal.grant_topic else ""
         facts = self.facts(spec.facts)
+        model, model_stamp = self.refusal_model(refusal)
         return RuleSet(
             path=self.path,
             max_run=spec.max_run,
@@ -197,7 +199,22 @@ class Compiler:
             fixes=self.fixes(spec.fixes, facts),
             facts=facts,
             manual_fix=spec.manual_fix,
+            refusal_model=model,
+            model_stamp=model_stamp,
         )
+
+    def refusal_model(self, refusal: RefusalSpec) -> tuple[RefusalModel | None, tuple[Path, int, int] | None]:
+        """The model file named by ``refusal.model`` (beside the rules file), at its threshold."""
+        if refusal.model is None:
+            return None, None
+        path = self.path.parent / refusal.model
+        try:
+            model = read_model(path)
+            stat = path.stat()
+        except (OSError, ValueError) as exc:
+            self.problem("refusal.model", say("bad_model", name=path.name, problem=exc))
+            return None, None
+        return model.at(refusal.model_threshold), (path, stat.st_mtime_ns, stat.st_size)
 
     def shadowing(self, allow: dict[str, tuple[str, ...]], keywords: dict[str, list[_Keyword]]) -> None:
         """An allow word equal to a keyword would switch that keyword off everywhere: a mistake."""
@@ -211,7 +228,8 @@ class Compiler:
         greetings = self.words("refusal.greetings", refusal.greetings, shortest=1)
         marks = normalize(refusal.greeting_marks, self.spec.max_run).text
         mark = f"[{re.escape(marks)}]?" if marks else ""
-        prefix = f"(?:(?:{trie_pattern(greetings)}){mark})*"
+        # An emoji or mark before the first word is no word (🙏非常抱歉 opens with the apology).
+        prefix = f"\\W*(?:(?:{trie_pattern(greetings)}){mark})*"
         apology = self.word("refusal.apology", refusal.apology) or refusal.apology
         weak = self.words("refusal.weak_openers", refusal.weak_openers)
         weak_alt = "|".join(re.escape(w) for w in sorted(weak, key=len, reverse=True)) or "(?!)"

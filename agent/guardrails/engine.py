@@ -103,7 +103,7 @@ class Asked:
 
     def __init__(self, rules: RuleSet, raw: str | None) -> None:
         self._rules = rules
-        self.raw = raw if raw and rules.intent_query is not None else None
+        self.raw = raw if raw and (rules.intent_query is not None or rules.refusal_model is not None) else None
         self._intents: tuple[Intent, ...] | None = None
 
     def intents(self) -> tuple[Intent, ...]:
@@ -117,7 +117,7 @@ def _outcome(rules: RuleSet, text: str, asked: Asked, declared: bool | None) -> 
     hits, cue = scan(rules, text)
     if not cue and hits and rules.cue_rules:
         cue = any(hit[0] in rules.cue_rules for hit in hits)
-    declines = refusal.is_refusal(rules, text, cue, asked.intents, declared)
+    declines = refusal.is_refusal(rules, text, cue, asked.intents, declared, asked.raw)
     return hits, declines, declines and rules.opener.match(text) is None
 
 

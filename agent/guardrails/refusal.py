@@ -16,28 +16,43 @@ from collections.abc import Callable
 from agent.guardrails.rules import Intent, RuleSet
 from agent.text import Normalized, normalize
 
-ASKED_CACHE = 1024  # queries whose intents each RuleSet remembers
+ASKED_CACHE = 4096  # queries whose intents (and matching form) each RuleSet remembers
+
+
+def _asked(rules: RuleSet, query: str) -> tuple[tuple[Intent, ...], str]:
+    """The intents ``query`` (as given) asks about and its matching form, from the rules' cache."""
+    cache = rules.asked
+    found = cache.get(query)
+    if found is None:
+        text = normalize(query, rules.max_run).text
+        intents: tuple[Intent, ...] = ()
+        if text and rules.intent_query is not None and rules.intent_query.search(text):
+            intents = tuple(intent for intent in rules.intents if intent.query.search(text) is not None)
+        if len(cache) >= ASKED_CACHE:
+            cache.clear()
+        found = cache[query] = (intents, text)
+    return found
 
 
 def asked_intents(rules: RuleSet, query: str) -> tuple[Intent, ...]:
     """The intents whose question the customer's ``query`` (as given) asks, in the rules' order.
 
     Cached per RuleSet and query: a query is checked against several drafts (a draft, its fix)."""
-    cache = rules.asked
-    found = cache.get(query)
-    if found is None:
-        asked = normalize(query, rules.max_run).text
-        found = ()
-        if asked and rules.intent_query is not None and rules.intent_query.search(asked):
-            found = tuple(intent for intent in rules.intents if intent.query.search(asked) is not None)
-        if len(cache) >= ASKED_CACHE:
-            cache.clear()
-        cache[query] = found
-    return found
+    return _asked(rules, query)[0]
+
+
+def asked_text(rules: RuleSet, query: str) -> str:
+    """The matching form of the customer's ``query``, normalised once per query (cached with its intents)."""
+    return _asked(rules, query)[1]
 
 
 def is_refusal(
-    rules: RuleSet, draft: str, cue: bool, asked: Callable[[], tuple[Intent, ...]], declared: bool | None
+    rules: RuleSet,
+    draft: str,
+    cue: bool,
+    asked: Callable[[], tuple[Intent, ...]],
+    declared: bool | None,
+    query: str | None = None,
 ) -> bool:
     """Whether ``draft`` declines or fails what the customer asked (``draft`` normalised; ``asked``
     gives the intents the query asks about, read only when needed).
@@ -47,7 +62,8 @@ def is_refusal(
     wording follows; with the customer's query, an intent whose question it asks decides when
     the draft declines it (``declines``, even beside granting words: 满280有小礼物 to a request
     for a hat); an intent the draft answers (``grants``) outweighs a cue; otherwise a refusal
-    cue (``cue``, found by the scan) makes it one.
+    cue (``cue``, found by the scan) makes it one; and a draft none of that decides is one when
+    the rules' learned model (``refusal.model``) reads it as declining ``query`` (as given).
     A drafter that declares a draft no refusal is believed unless the draft shows a cue; then the
     query decides as for an undeclared draft (the eval re-checks a pipeline draft with its final
     is_refusal, and must reach the verdict the pipeline reached with the same query).
@@ -63,7 +79,12 @@ def is_refusal(
         if intent.declines is not None and intent.declines.search(draft) is not None:
             return True
         answered = answered or (intent.grants is not None and granted(rules, intent.grants, draft))
-    return cue and not answered
+    if cue or answered:
+        return cue and not answered
+    model = rules.refusal_model
+    if model is None or not query or declared is not None or rules.opener.match(draft) is not None:
+        return False  # a draft opening with the apology is not asked: it would need nothing more
+    return model.declines(draft, query, lambda q: asked_text(rules, q))
 
 
 def granted(rules: RuleSet, grants: re.Pattern[str], draft: str) -> bool:

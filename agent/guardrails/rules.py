@@ -109,4 +109,14 @@ def rules_for(corpus_dir: Path) -> RuleSet:
         stat = path.stat()
     except OSError:
         raise CorpusError(say("missing_file", path=path)) from None
-    return _cached(path, stat.st_mtime_ns, stat.st_size)
+    rules = _cached(path, stat.st_mtime_ns, stat.st_size)
+    if rules.model_stamp is not None:
+        model_path, mtime_ns, size = rules.model_stamp
+        try:
+            model = model_path.stat()
+        except OSError:
+            model = None
+        if model is None or (model.st_mtime_ns, model.st_size) != (mtime_ns, size):
+            _cached.cache_clear()  # the model file changed under the same rules file
+            rules = _cached(path, stat.st_mtime_ns, stat.st_size)
+    return rules

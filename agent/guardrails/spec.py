@@ -79,6 +79,9 @@ class RefusalSpec(_Strict):
     grants: str | None = None
     grant_topic: int = Field(default=0, ge=0, le=12)
     negators: list[str] = Field(default_factory=list)
+    # the learned reading of refusals (agent/guardrails/refusal_model.py): a file beside tone_rules.yaml
+    model: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+\.json$")
+    model_threshold: float = Field(default=0.9, gt=0.0, lt=1.0)
 
 
 class FixSpec(_Strict):

@@ -1,0 +1,128 @@
+"""Train the refusal model (:mod:`agent.guardrails.refusal_model`) on labelled drafts.
+
+    python -m agent.guardrails.refusal_train [--out corpus/refusal_model.json] [FILE.jsonl ...]
+
+Each line of a training file has ``draft``, ``query`` and ``is_refusal``; by default the team's
+table (tests/data/guardrail_table.jsonl) and the unseen set's ``dev`` split: never ``test``.
+Features seen in fewer than two drafts are dropped; the regression is class-balanced, L2
+regularised, and fitted by a fixed number of full-batch Adam steps from zero, so the same files
+give the same weights (numpy only; nothing random).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agent.guardrails.refusal_model import RefusalModel, draft_features, query_features, to_json
+from agent.text import normalize
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_FILES = (REPO / "tests" / "data" / "guardrail_table.jsonl", REPO / "eval" / "guardrail" / "dev.jsonl")
+DEFAULT_OUT = REPO / "corpus" / "refusal_model.json"
+CHARS = 12  # opening characters of a reply that are read
+MIN_DRAFTS = 2
+L2 = 1.0
+STEPS = 800
+RATE = 0.1
+
+
+def features(draft: str, query: str, chars: int, max_run: int) -> Counter[str]:
+    """Each feature of a draft and its query, with how often it occurs (as the model counts them)."""
+    d = normalize(draft, max_run).text
+    q = normalize(query, max_run).text
+    return Counter(draft_features(d, chars)) + Counter(query_features(q))
+
+
+def read_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    rows = []
+    for path in paths:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not isinstance(row.get("draft"), str) or not isinstance(row.get("is_refusal"), bool):
+                raise ValueError(f"{path}:{n}: needs a draft and is_refusal (true or false)")
+            rows.append(row)
+    return rows
+
+
+def train(rows: Sequence[dict[str, Any]], max_run: int = 2, chars: int = CHARS, steps: int = STEPS) -> RefusalModel:
+    """Fit the model on rows with ``draft``, ``query`` (may be missing) and ``is_refusal``."""
+    import numpy as np
+
+    sets = [features(r["draft"], r.get("query") or "", chars, max_run) for r in rows]
+    seen = Counter(f for s in sets for f in s)
+    vocab = sorted(f for f, c in seen.items() if c >= MIN_DRAFTS)
+    index = {f: i for i, f in enumerate(vocab)}
+    x = np.zeros((len(rows), len(vocab)))
+    for r, s in enumerate(sets):
+        for f, count in s.items():
+            i = index.get(f)
+            if i is not None:
+                x[r, i] = count
+    y = np.array([1.0 if r["is_refusal"] else 0.0 for r in rows])
+    share = y.mean()
+    if share in (0.0, 1.0):
+        raise ValueError("training needs refusals and non-refusals")
+    balance = np.where(y == 1.0, 0.5 / share, 0.5 / (1.0 - share))
+    w = np.zeros(len(vocab))
+    b = 0.0
+    m, v, mb, vb = np.zeros_like(w), np.zeros_like(w), 0.0, 0.0
+    n = len(y)
+    for t in range(1, steps + 1):
+        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+        e = (p - y) * balance
+        gw = x.T @ e / n + L2 * w / n
+        gb = float(e.mean())
+        m = 0.9 * m + 0.1 * gw
+        v = 0.999 * v + 0.001 * gw * gw
+        w -= RATE * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        mb = 0.9 * mb + 0.1 * gb
+        vb = 0.999 * vb + 0.001 * gb * gb
+        b -= RATE * (mb / (1 - 0.9**t)) / ((vb / (1 - 0.999**t)) ** 0.5 + 1e-8)
+    weights = {f: float(w[i]) for f, i in index.items()}
+    return RefusalModel(chars=chars, bias=float(b), weights=weights)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train the refusal model on labelled drafts (never on test).")
+    parser.add_argument("files", nargs="*", type=Path, help="labelled JSONL (default: team table and unseen dev)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--max-run", type=int, default=2, help="tone_rules.yaml's max_run (normalisation)")
+    args = parser.parse_args(argv)
+    files = tuple(args.files) or DEFAULT_FILES
+    if any("test" in p.name for p in files):
+        print("error: the test split is for reported figures only; train on dev", file=sys.stderr)
+        return 2
+    try:
+        rows = read_rows(files)
+        model = train(rows, max_run=args.max_run)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    about = {
+        "trained_on": [
+            {
+                "file": str(p.relative_to(REPO)) if p.is_relative_to(REPO) else p.name,
+                "sha256": hashlib.sha256(p.read_bytes()).hexdigest()[:16],
+            }
+            for p in files
+        ],
+        "drafts": len(rows),
+        "command": "python -m agent.guardrails.refusal_train",
+    }
+    model = RefusalModel(model.chars, model.bias, model.weights, about=about)
+    args.out.write_text(to_json(model), encoding="utf-8")
+    print(f"{args.out}: {sum(1 for v in model.weights.values() if round(v, 4))} weights from {len(rows)} drafts")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
