@@ -217,6 +217,28 @@ def test_a_script_that_asserts_a_state_needs_the_state_established(
     assert asserting in composer.draft(by_word).cited_ids
 
 
+def test_a_neutral_script_stands_in_surely_for_one_whose_state_is_not_established(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    # 圖片跟實物有色差嗎 before buying: the colour-difference answer, as sure as the complaint
+    # script it stands in for, instead of a draft sent to review.
+    cands = [cand(scripts["colour.differs_on_receipt"], 0.4), cand(scripts["colour.colour_difference"], 0.2, rank=2)]
+    grounding = ground(shop, ("圖片跟實物有色差嗎", cands))
+    draft = ScriptComposer(style, default_rules()).draft(grounding)
+    assert draft.cited_ids == ["colour.colour_difference"] and not draft.needs_review
+    assert any("colour.differs_on_receipt" in note for note in draft.notes)  # the skip is still noted
+    without = style.model_copy(update={"neutral": {}})
+    fallback = ScriptComposer(without, default_rules()).draft(grounding)
+    assert fallback.cited_ids == ["colour.colour_difference"] and fallback.needs_review
+
+
+def test_a_customer_who_says_when_they_paid_has_paid(style: ComposerStyle, shop: Shop) -> None:
+    for said in ("中午一点多付的款，今天能发出去吗", "我昨天付旳款 发了吗", "啱啱俾咗錢 幾時寄出？"):
+        assert "paid" in established_states(ground(shop, (said, [])), style), said
+    for unsaid in ("几点前付款当天发", "付款方式有哪些"):
+        assert "paid" not in established_states(ground(shop, (unsaid, [])), style), unsaid
+
+
 def test_a_passed_return_window_needs_the_customer_to_say_so(
     style: ComposerStyle, scripts: dict[str, Script], shop: Shop
 ) -> None:

@@ -86,6 +86,9 @@ class ComposerStyle(BaseModel):
     repeat_overlap: float = Field(default=1.0, gt=0, le=1)
     # Scripts whose reply states an order state, and what establishes each state.
     asserts: dict[str, list[State]] = Field(default_factory=dict)
+    # A script whose state is not established gives way to its neutral script when that was
+    # retrieved for the question too (下午三点前付款能当天发吗: the cutoff rule, not "too late").
+    neutral: dict[str, list[str]] = Field(default_factory=dict)
     state_cues: dict[State, list[str]] = Field(default_factory=dict)
     state_orders: dict[State, list[str]] = Field(default_factory=dict)
     fit: FitModel | None = None
@@ -267,7 +270,10 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
                     continue
                 if set(style.asserts.get(cand.script.id, ())) - states:
                     skipped.append(cand.script.id)
-                    continue
+                    alt = _neutral(question.candidates, cand, style, states, avoid)
+                    if alt is None:
+                        continue
+                    cand = alt
                 best, sure = cand, not usable
                 break
             if best is not None or style.fit is None:
@@ -294,6 +300,17 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
     leads = [] if declines else [c for c in chosen if c not in answers and c.script.id in style.lead_with][:1]
     # Declining answers first: a draft that declines anything opens with the apology.
     return leads, sorted(answers, key=lambda c: not c.script.declines), unsure, list(dict.fromkeys(skipped))
+
+
+def _neutral(
+    candidates: Sequence[Candidate], skipped: Candidate, style: ComposerStyle, states: set[str], avoid: set[str]
+) -> Candidate | None:
+    """The first retrieved, state-true neutral script (``neutral`` of composer.yaml) for ``skipped``."""
+    by_id = {c.script.id: c for c in candidates}
+    for sid in style.neutral.get(skipped.script.id, ()):
+        if sid in by_id and sid not in avoid and not set(style.asserts.get(sid, ())) - states:
+            return by_id[sid]
+    return None
 
 
 def _order_values(grounding: Grounding) -> dict[str, str]:
