@@ -43,6 +43,8 @@ def test_a_quoted_message_gets_a_correct_draft_or_an_honest_review(case: dict[st
         ("寄西藏要加钱吗", False),  # a question about the fee, answered
         ("退货运费谁出", False),
         ("退货运费你们出吧", True),  # a request not granted
+        ("那送点啥不", False),  # the gift over the threshold: a yes with a condition
+        ("老板送个袜子呗", True),  # a named extra the random gift does not grant
     ],
 )
 def test_a_fee_answer_declines_by_what_the_customer_asked(message: str, declines: bool, index_dir: Path) -> None:
