@@ -1,4 +1,4 @@
-"""Copy the four writers' unseen guardrail sets into dev.jsonl and test.jsonl, deterministically.
+"""Copy the writers' unseen guardrail sets into dev.jsonl and test.jsonl, deterministically.
 
     .venv/bin/python eval/guardrail/make_split.py [/work/unseen]
 
