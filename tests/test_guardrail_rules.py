@@ -152,9 +152,10 @@ def test_declining_replies_are_recognised_as_refusals() -> None:
     found = {s.id: check(fill(s.reply, shop.vars), rules=rules, query=s.questions[0]).is_refusal for s in scripts}
     declining = [s.id for s in scripts if s.declines]
     missed = [sid for sid in declining if not found[sid]]
-    # These answer a question the customer may ask either way (包邮吗 / 要加钱吗, 运费谁出 / 你们出吧):
-    # they declare nothing and the refusal test decides from the question (their first one declines).
-    by_question = {"remote_area.remote_fee", "remote_area.why_extra_fee"}
+    # These answer a question the customer may ask either way (包邮吗 / 要加钱吗, 运费谁出 / 你们出吧,
+    # 送个小礼物呗 / 多送我一双袜子 or 不便宜的话送点东西吧): they declare nothing and the refusal test
+    # decides from the question (their first one declines).
+    by_question = {"remote_area.remote_fee", "remote_area.why_extra_fee", "bargaining.ask_gift"}
     false = [s.id for s in scripts if not s.declines and found[s.id] and s.id not in by_question]
     assert len(missed) <= 0.15 * len(declining), f"refusals not recognised: {missed}"
     assert false == [], f"replies taken for refusals: {false}"
