@@ -68,6 +68,8 @@ def test_training_refuses_the_test_split(tmp_path: Path, capsys: pytest.CaptureF
     assert rc == 2
     assert "test split" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
+    assert train_main([str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "m.json")]) == 2
+    assert "no labelled file" in capsys.readouterr().err
 
 
 def _corpus_copy(tmp_path: Path) -> Path:

@@ -1,9 +1,11 @@
 """Train the refusal model (:mod:`agent.guardrails.refusal_model`) on labelled drafts.
 
-    python -m agent.guardrails.refusal_train [--out corpus/refusal_model.json] [FILE.jsonl ...]
+    python -m agent.guardrails.refusal_train [--out PATH] [FILE.jsonl ...]
 
-Each line of a training file has ``draft``, ``query`` and ``is_refusal``; by default the team's
-table (tests/data/guardrail_table.jsonl) and the unseen set's ``dev`` split: never ``test``.
+Each line of a training file has ``draft``, ``query`` and ``is_refusal``; by default (in a source
+checkout) the team's table (tests/data/guardrail_table.jsonl) and the unseen set's ``dev`` split:
+never ``test``. The model is written beside the workspace's tone_rules.yaml unless ``--out`` says
+otherwise.
 Features seen in fewer than two drafts are dropped; the regression is class-balanced, L2
 regularised, and fitted by a fixed number of full-batch Adam steps from zero, so the same files
 give the same weights (numpy only; nothing random).
@@ -25,7 +27,7 @@ from agent.text import normalize
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_FILES = (REPO / "tests" / "data" / "guardrail_table.jsonl", REPO / "eval" / "guardrail" / "dev.jsonl")
-DEFAULT_OUT = REPO / "corpus" / "refusal_model.json"
+MODEL_FILE = "refusal_model.json"
 CHARS = 12  # opening characters of a reply that are read
 MIN_DRAFTS = 2
 L2 = 1.0
@@ -94,13 +96,21 @@ def train(rows: Sequence[dict[str, Any]], max_run: int = 2, chars: int = CHARS, 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train the refusal model on labelled drafts (never on test).")
     parser.add_argument("files", nargs="*", type=Path, help="labelled JSONL (default: team table and unseen dev)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=None, help=f"default: {MODEL_FILE} in the workspace's corpus")
     parser.add_argument("--max-run", type=int, default=2, help="tone_rules.yaml's max_run (normalisation)")
     args = parser.parse_args(argv)
     files = tuple(args.files) or DEFAULT_FILES
     if any("test" in p.name for p in files):
         print("error: the test split is for reported figures only; train on dev", file=sys.stderr)
         return 2
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        print(f"error: no labelled file {missing[0]}: give the JSONL files to train on", file=sys.stderr)
+        return 2
+    if args.out is None:
+        from agent.config import get_settings
+
+        args.out = get_settings().corpus_dir / MODEL_FILE
     try:
         rows = read_rows(files)
         model = train(rows, max_run=args.max_run)
