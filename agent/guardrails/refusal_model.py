@@ -62,7 +62,8 @@ class RefusalModel:
         the matching form: a query is checked against several drafts)."""
         part = self.queries.get(query)
         if part is None:
-            part = _sum(self._query, normalized(query), len(query) + 1)
+            text = normalized(query)
+            part = _sum(self._query, text, len(text))
             if len(self.queries) >= QUERY_CACHE:
                 self.queries.clear()
             self.queries[query] = part
@@ -71,9 +72,6 @@ class RefusalModel:
     def score(self, draft: str, query: str, normalized: Callable[[str], str]) -> float:
         """The logit that ``draft`` (normalised) declines ``query`` (as given)."""
         return self.bias + self.query_part(query, normalized) + _sum(self._draft, draft, self.chars)
-
-    def probability(self, draft: str, query: str, normalized: Callable[[str], str]) -> float:
-        return 1.0 / (1.0 + math.exp(-self.score(draft, query, normalized)))
 
     def declines(self, draft: str, query: str, normalized: Callable[[str], str]) -> bool:
         return self.score(draft, query, normalized) > self.cut
