@@ -7,7 +7,8 @@
 2. ``check()`` in process on 10,000 drafts of about 200 characters (a table or dev row, with its
    query, padded with clean sentences; a fixed seed): each draft timed in several rounds, its
    fastest time kept (as timeit does); median and p95 against ONE compiled regex (the alternation
-   of every lexicon term of tone_rules.yaml) over the same drafts.
+   of every lexicon term of tone_rules.yaml) over the same drafts, and beside check() with the
+   trie-regex scan it falls back to without ahocorasick_rs.
 3. ``kefu check --jsonl`` over 10,000 such lines against a bare Python process that parses the
    same JSON lines, runs that one regex and writes a JSON line per input; both as subprocesses in
    this run, alternately, the fastest of three runs each.
@@ -205,14 +206,21 @@ def in_process(rules: RuleSet, items: list[tuple[str, str | None]], baseline: re
     def guard(draft: str, query: str | None) -> object:
         return check(draft, rules=rules, query=query)
 
+    regex_scan = dataclasses.replace(rules, finder=None)
+
+    def guard_regex_scan(draft: str, query: str | None) -> object:
+        return check(draft, rules=regex_scan, query=query)
+
     def regex(draft: str, query: str | None) -> object:
         return baseline.findall(draft)
 
     for draft, query in items[:500]:  # warm caches (OpenCC, character tables)
         guard(draft, query)
+        guard_regex_scan(draft, query)
         regex(draft, query)
     verdicts = [check(d, rules=rules, query=q) for d, q in items]
     engine = per_item_us(guard, items)
+    engine_regex_scan = per_item_us(guard_regex_scan, items)
     base = per_item_us(regex, items)
     chars = [len(d) for d, _ in items]
     flagged = sum(1 for v in verdicts if not v.ok)
@@ -221,7 +229,12 @@ def in_process(rules: RuleSet, items: list[tuple[str, str | None]], baseline: re
     print(f"{mean:.0f} characters on average, ", end="")
     print(f"{flagged / len(items):.0%} with findings, {sum(v.fixed is not None for v in verdicts)} with a safe fix")
     print(f"{'per draft (us), fastest of 5':<34}{'p50':>8}{'p95':>8}{'p99':>8}{'mean':>8}")
-    for label, values in (("check()", engine), ("one compiled regex (baseline)", base)):
+    timings = (
+        ("check()", engine),
+        ("check(), trie-regex scan", engine_regex_scan),
+        ("one compiled regex (baseline)", base),
+    )
+    for label, values in timings:
         p50, p95, p99 = quantile(values, 0.50), quantile(values, 0.95), quantile(values, 0.99)
         print(f"{label:<34}{p50:>8.1f}{p95:>8.1f}{p99:>8.1f}{statistics.mean(values):>8.1f}")
     print(

@@ -99,3 +99,29 @@ def test_fast_normalisation_agrees_with_the_per_character_definition() -> None:
         max_run = rng.choice([1, 2, 3])
         norm = normalize(text, max_run)
         assert (norm.text, tuple(norm.index)) == _reference_normalize(text, max_run), repr(text)
+
+
+def test_the_automaton_scan_finds_what_the_regex_scan_finds(rules: RuleSet) -> None:
+    """The Aho-Corasick scan (ahocorasick_rs) and the trie regex it replaces where that library is
+    missing give the same verdicts: on every labelled draft and on random strings of the literals'
+    pieces, where keywords overlap, nest and run into allow words."""
+    import dataclasses
+    import json
+
+    assert rules.finder is not None  # a dependency: the fast path is the one users run
+    regex_only = dataclasses.replace(rules, finder=None)
+    labelled = [REPO_ROOT / "tests" / "data" / "guardrail_table.jsonl"]
+    labelled += [REPO_ROOT / "eval" / "guardrail" / f"{split}.jsonl" for split in ("dev", "test")]
+    pairs = [
+        (row["draft"], row.get("query"))
+        for path in labelled
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+        for row in [json.loads(line)]
+    ]
+    pieces = [literal[i:j] for literal in rules.literals for i in range(len(literal)) for j in (i + 1, len(literal))]
+    rng = random.Random(11)
+    for _ in range(3000):
+        pairs.append(("".join(rng.choice(pieces) for _ in range(rng.randint(1, 12))), None))
+    for draft, query in pairs:
+        assert check(draft, rules=rules, query=query) == check(draft, rules=regex_only, query=query), draft

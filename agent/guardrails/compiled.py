@@ -6,8 +6,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from agent.guardrails.refusal_model import RefusalModel
+
+
+class Finder(Protocol):
+    """What the scan needs of an Aho-Corasick automaton: every (pattern index, start, end), overlaps included."""
+
+    def find_matches_as_indexes(self, haystack: str, overlapping: bool = ...) -> list[tuple[int, int, int]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,10 @@ class RuleSet:
     max_run: int
     window: int
     scan: re.Pattern[str]
+    # the same literals as one Aho-Corasick automaton (ahocorasick_rs), when that library is installed:
+    # it finds every literal in one pass, several times cheaper than the regex over a 200-character draft
+    finder: Finder | None
+    literals: tuple[str, ...]  # the finder's pattern index -> literal
     entries: Mapping[str, tuple[Entry, ...]]
     allowed: frozenset[str]
     messages: Mapping[str, str]

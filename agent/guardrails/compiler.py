@@ -17,7 +17,7 @@ from pathlib import Path
 from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
-from agent.guardrails.compiled import Entry, FixTable, Intent, RuleSet
+from agent.guardrails.compiled import Entry, Finder, FixTable, Intent, RuleSet
 from agent.guardrails.refusal_model import RefusalModel, read_model
 from agent.guardrails.spec import (
     CUE,
@@ -169,6 +169,7 @@ class Compiler:
         allow[CUE] = tuple(self.words("refusal.allow", refusal.allow))
         self.shadowing(allow, keywords)
         scan, entries, allowed = _scan_table(keywords, allow)
+        literals = tuple(sorted(entries))
         openers = self.openers(refusal)
         negated = self.negated(refusal.negators)
         intents = tuple(self.intents(refusal.intents, negated))
@@ -180,6 +181,8 @@ class Compiler:
             max_run=spec.max_run,
             window=spec.window,
             scan=scan,
+            finder=finder(literals),
+            literals=literals,
             entries=entries,
             allowed=allowed,
             messages=messages,
@@ -339,6 +342,17 @@ def prefiltered(pattern: re.Pattern[str]) -> re.Pattern[str]:
         return pattern
     lead = "".join(re.escape(ch) for ch in sorted(chars))
     return re.compile(f"[{lead}](?<=(?=(?:{pattern.pattern})).)", pattern.flags)
+
+
+def finder(literals: tuple[str, ...]) -> Finder | None:
+    """An Aho-Corasick automaton over ``literals`` (pattern index = position in ``literals``), or None
+    without ahocorasick_rs, when the scan regex does the same work more slowly."""
+    try:
+        import ahocorasick_rs
+    except ImportError:  # pragma: no cover - a dependency; the regex scan covers its absence
+        return None
+    automaton: Finder = ahocorasick_rs.AhoCorasick(list(literals), matchkind=ahocorasick_rs.MatchKind.Standard)
+    return automaton
 
 
 def _touches(allowed: str, keywords: set[str], heads: set[str]) -> bool:

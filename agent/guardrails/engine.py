@@ -23,23 +23,49 @@ Hit = tuple[str, int, int]  # rule, start, end in the normalised text
 def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
     """The rule hits in normalised ``text`` and whether a refusal cue occurs in it.
 
-    The scan regex finds the longest literal at each position where one starts (stepping one
-    character past each find, so overlapping keywords are all seen); keywords starting inside
-    an allow word are skipped.
+    At each position where a literal starts, the longest literal there is read (so overlapping
+    keywords are all seen); keywords starting inside an allow word are skipped. The literals are
+    found in one Aho-Corasick pass when ``rules.finder`` is there, else by the scan regex.
     """
-    hits: list[Hit] = []
-    cue = False
-    window = rules.window
+    finder = rules.finder
+    if finder is None:
+        return _scan_from(rules, text, _regex_finds(rules, text))
+    found = finder.find_matches_as_indexes(text, True)
+    if not found:
+        return [], False
+    literals = rules.literals
+    if len(found) == 1:
+        index, start, _ = found[0]
+        return _scan_from(rules, text, [(start, literals[index])])
+    longest: dict[int, tuple[int, int]] = {}  # start -> (end, pattern index)
+    for index, start, end in found:
+        if start not in longest or end > longest[start][0]:
+            longest[start] = (end, index)
+    return _scan_from(rules, text, [(start, literals[longest[start][1]]) for start in sorted(longest)])
+
+
+def _regex_finds(rules: RuleSet, text: str) -> list[tuple[int, str]]:
+    """(start, longest literal there) by the trie regex, stepping one character past each find."""
+    finds = []
     search = rules.scan.search
-    allowed = rules.allowed
-    entries = rules.entries
-    allowed_until = 0
     match = search(text)
     while match is not None:
         at = match.start()
-        literal = match.group()
+        finds.append((at, match.group()))
+        match = search(text, at + 1)
+    return finds
+
+
+def _scan_from(rules: RuleSet, text: str, finds: list[tuple[int, str]]) -> tuple[list[Hit], bool]:
+    hits: list[Hit] = []
+    cue = False
+    window = rules.window
+    allowed = rules.allowed
+    entries = rules.entries
+    allowed_until = 0
+    for at, literal in finds:
         if literal in allowed:
-            end = match.end()
+            end = at + len(literal)
             if end > allowed_until:
                 allowed_until = end
         elif at >= allowed_until:
@@ -51,7 +77,6 @@ def scan(rules: RuleSet, text: str) -> tuple[list[Hit], bool]:
                 hit = _hit(entry, text, at, window)
                 if hit is not None:
                     hits.append(hit)
-        match = search(text, at + 1)
     return (_outermost(hits) if len(hits) > 1 else hits), cue
 
 
