@@ -33,6 +33,7 @@ WRITERS = {
     "drafting_E.jsonl": "E",
     "drafting_F.jsonl": "F",
     "drafting_G.jsonl": "G",
+    "drafting_H.jsonl": "H",
 }
 
 
