@@ -116,6 +116,12 @@ def test_the_console_script_returns_the_exit_code(tmp_path: Path) -> None:
     found = subprocess.run([str(kefu), "check", "亲，但是"], capture_output=True, text=True, timeout=60)
     clean = subprocess.run([str(kefu), "check", "亲，您好"], capture_output=True, text=True, timeout=60)
     assert (found.returncode, clean.returncode) == (1, 0), found.stderr
+    # `check` ends the process without the interpreter's teardown: everything written still arrives.
+    lines = "".join(json.dumps({"id": i, "draft": "亲，但是" if i % 2 else "亲，您好"}) + "\n" for i in range(3000))
+    piped = subprocess.run([str(kefu), "check", "--jsonl"], input=lines, capture_output=True, text=True, timeout=120)
+    records = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert piped.returncode == 1 and [r["id"] for r in records] == list(range(3000)), piped.stderr
+    assert [r["ok"] for r in records[:4]] == [True, False, True, False]
 
 
 def test_kefu_check_imports_nothing_of_retrieval_or_chroma() -> None:
