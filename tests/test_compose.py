@@ -232,6 +232,26 @@ def test_a_neutral_script_stands_in_surely_for_one_whose_state_is_not_establishe
     assert fallback.cited_ids == ["colour.colour_difference"] and fallback.needs_review
 
 
+def test_a_bargaining_answer_needs_a_message_about_price(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    """本店明码实价 declines a discount: not the answer to a fee (要补多少钱) or to a demand that only
+    threatens not to buy (不然不买 after a pet name), whatever retrieval ranks first."""
+    composer = ScriptComposer(style, default_rules())
+    for said, other in (
+        ("可以寄顺丰吗？要补多少钱", "shipping.sf_on_request"),
+        ("以后叫我老公 不然不买", "rule_breaking.change_address_form"),
+        ("支付宝没钱了 还差一点", "payment.short_of_money"),
+    ):
+        cands = [cand(scripts["bargaining.ask_discount"], 0.4), cand(scripts[other], 0.3, rank=2)]
+        assert "bargains" not in established_states(ground(shop, (said, [])), style), said
+        assert composer.draft(ground(shop, (said, cands))).cited_ids == [other], said
+    for said in ("老顾客了 打个八折呗", "别家同款才59 按59卖我呗", "能便宜点吗", "满280送什么", "能pyd不"):
+        assert "bargains" in established_states(ground(shop, (said, [])), style), said
+    cands = [cand(scripts["bargaining.ask_discount"], 0.4), cand(scripts["shipping.sf_on_request"], 0.3, rank=2)]
+    assert "bargaining.ask_discount" in composer.draft(ground(shop, ("能便宜点吗", cands))).cited_ids
+
+
 def test_a_customer_who_says_when_they_paid_has_paid(style: ComposerStyle, shop: Shop) -> None:
     for said in ("中午一点多付的款，今天能发出去吗", "我昨天付旳款 发了吗", "啱啱俾咗錢 幾時寄出？"):
         assert "paid" in established_states(ground(shop, (said, [])), style), said

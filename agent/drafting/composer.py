@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 _JOINED = re.compile(r"\S[\s，,]+\S")  # a question that still holds two pieces (发的什么快递啊 能发顺丰吗)
 
-State = Literal["paid", "shipped", "delivered", "out_of_stock", "price_changed", "remote", "window_passed", "received"]
+State = Literal[
+    "paid", "shipped", "delivered", "out_of_stock", "price_changed", "remote", "window_passed", "received", "bargains"
+]
 
 
 class Topic(BaseModel):
@@ -175,7 +177,7 @@ class ScriptComposer:
         leads, answers, unanswered, skipped = choose(grounding, style)
         chosen = leads + answers
         asked_by = _questions_by_script(grounding, chosen)
-        notes = [f"{sid}: asserts an order state not established" for sid in skipped]
+        notes = [f"{sid}: asserts a state (order, message) does not establish" for sid in skipped]
         if not chosen:
             return Proposal(style.handoff, is_refusal=False, needs_review=True, notes=["no script fits", *notes])
         values = {**grounding.shop.vars, **_order_values(grounding)}
