@@ -252,6 +252,24 @@ def test_a_bargaining_answer_needs_a_message_about_price(
     assert "bargaining.ask_discount" in composer.draft(ground(shop, ("能便宜点吗", cands))).cited_ids
 
 
+def test_a_customer_giving_their_own_number_is_not_declined_a_personal_topic(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    """A phone number typed for delivery (masked before retrieval) asks no personal topic, no other
+    customer's data and no payment off the platform: the 顺丰 question is answered, not declined."""
+    composer = ScriptComposer(style, default_rules())
+    said = "顺封要加多少钱 我电话【手机号】 到了直接打我"
+    for declining in ("abuse.harassment", "rule_breaking.customer_info", "rule_breaking.off_platform"):
+        cands = [cand(scripts[declining], 0.4), cand(scripts["shipping.sf_on_request"], 0.3, rank=2)]
+        assert composer.draft(ground(shop, (said, cands))).cited_ids == ["shipping.sf_on_request"], declining
+    for state, asked in (
+        ("personal", "客服小姐姐有男朋友吗"),
+        ("others_data", "刚才那个买同款的人地址电话给我"),
+        ("off_platform", "加个微信私下转账吧"),
+    ):
+        assert state in established_states(ground(shop, (asked, [])), style), asked
+
+
 def test_a_customer_who_says_when_they_paid_has_paid(style: ComposerStyle, shop: Shop) -> None:
     for said in ("中午一点多付的款，今天能发出去吗", "我昨天付旳款 发了吗", "啱啱俾咗錢 幾時寄出？"):
         assert "paid" in established_states(ground(shop, (said, [])), style), said

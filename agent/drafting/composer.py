@@ -35,7 +35,18 @@ if TYPE_CHECKING:
 _JOINED = re.compile(r"\S[\s，,]+\S")  # a question that still holds two pieces (发的什么快递啊 能发顺丰吗)
 
 State = Literal[
-    "paid", "shipped", "delivered", "out_of_stock", "price_changed", "remote", "window_passed", "received", "bargains"
+    "paid",
+    "shipped",
+    "delivered",
+    "out_of_stock",
+    "price_changed",
+    "remote",
+    "window_passed",
+    "received",
+    "bargains",
+    "personal",
+    "others_data",
+    "off_platform",
 ]
 
 
