@@ -34,6 +34,7 @@ WRITERS = {
     "drafting_F.jsonl": "F",
     "drafting_G.jsonl": "G",
     "drafting_H.jsonl": "H",
+    "drafting_I.jsonl": "I",
 }
 
 
