@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 
 import pytest
@@ -105,9 +107,6 @@ def test_the_automaton_scan_finds_what_the_regex_scan_finds(rules: RuleSet) -> N
     """The Aho-Corasick scan (ahocorasick_rs) and the trie regex it replaces where that library is
     missing give the same verdicts: on every labelled draft and on random strings of the literals'
     pieces, where keywords overlap, nest and run into allow words."""
-    import dataclasses
-    import json
-
     assert rules.finder is not None  # a dependency: the fast path is the one users run
     regex_only = dataclasses.replace(rules, finder=None)
     labelled = [REPO_ROOT / "tests" / "data" / "guardrail_table.jsonl"]

@@ -59,8 +59,13 @@ COMMANDS = {
 }
 
 
+def _command(args: list[str]) -> str | None:
+    """The command a command line names (its first argument that is not an option)."""
+    return next((a for a in args if not a.startswith("-")), None)
+
+
 def _register(args: list[str]) -> None:
-    first = next((a for a in args if not a.startswith("-")), None)
+    first = _command(args)
     wanted = [COMMANDS[first]] if first in COMMANDS else sorted(set(COMMANDS.values()))
     for name in wanted:
         try:
@@ -120,8 +125,7 @@ QUICK_EXIT = frozenset({"check"})
 def run() -> None:
     """The console script: :func:`main`, then exit; at once after a quick command."""
     code = main()
-    args = sys.argv[1:]
-    if next((a for a in args if not a.startswith("-")), None) in QUICK_EXIT:
+    if _command(sys.argv[1:]) in QUICK_EXIT:
         try:
             sys.stdout.flush()
             sys.stderr.flush()

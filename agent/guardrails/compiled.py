@@ -85,4 +85,4 @@ class RuleSet:
 
     def lexicon(self) -> list[str]:
         """Every literal the scan looks for (keywords and the allow words that touch them)."""
-        return sorted(self.entries)
+        return list(self.literals)
