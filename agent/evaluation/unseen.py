@@ -35,6 +35,7 @@ WRITERS = {
     "drafting_G.jsonl": "G",
     "drafting_H.jsonl": "H",
     "drafting_I.jsonl": "I",
+    "drafting_J.jsonl": "J",
 }
 
 
