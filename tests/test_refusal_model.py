@@ -52,6 +52,20 @@ def test_the_model_leaves_answers_and_apologised_declines_alone(rules: RuleSet) 
     assert check(HOLD[1], rules=rules, query=HOLD[0], declared_refusal=False).ok
 
 
+def test_negative_wording_alone_is_read_by_the_model_when_the_question_is_there(rules: RuleSet) -> None:
+    """A first-person 我们不能 beside an answer is negative language; whether the reply also declines
+    is the model's reading of the question. Without the question, or without the model, the
+    negative wording still makes it a refusal, as the rules always read it."""
+    query, draft = "尺码标准吗", "标准尺码的，每个人身材不一样，我们不能替您决定，建议对照尺码表选择"
+    verdict = check(draft, rules=rules, query=query)
+    assert [f.rule for f in verdict.findings] == ["negative_language"] and verdict.is_refusal is False
+    assert check(draft, rules=rules).is_refusal is True
+    bare = dataclasses.replace(rules, refusal_model=None, model_stamp=None)
+    assert check(draft, rules=bare, query=query).is_refusal is True
+    # A decline said in the same kind of words stays one, read with its question.
+    assert check("这个我们做不到哦，库存是按付款顺序锁定的", rules=rules, query=HOLD[0]).is_refusal is True
+
+
 def test_retraining_reproduces_the_shipped_model(tmp_path: Path) -> None:
     out = tmp_path / "model.json"
     assert train_main(["--out", str(out)]) == 0

@@ -140,9 +140,10 @@ class Asked:
 def _outcome(rules: RuleSet, text: str, asked: Asked, declared: bool | None) -> tuple[list[Hit], bool, bool]:
     """The rule hits, whether the draft is a refusal, and whether it opens wrongly for one."""
     hits, cue = scan(rules, text)
+    weak = False
     if not cue and hits and rules.cue_rules:
-        cue = any(hit[0] in rules.cue_rules for hit in hits)
-    declines = refusal.is_refusal(rules, text, cue, asked.intents, declared, asked.raw)
+        weak = any(hit[0] in rules.cue_rules for hit in hits)
+    declines = refusal.is_refusal(rules, text, cue, asked.intents, declared, asked.raw, weak)
     return hits, declines, declines and rules.opener.match(text) is None
 
 

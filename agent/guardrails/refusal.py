@@ -53,6 +53,7 @@ def is_refusal(
     asked: Callable[[], tuple[Intent, ...]],
     declared: bool | None,
     query: str | None = None,
+    weak: bool = False,
 ) -> bool:
     """Whether ``draft`` declines or fails what the customer asked (``draft`` normalised; ``asked``
     gives the intents the query asks about, read only when needed).
@@ -64,13 +65,16 @@ def is_refusal(
     for a hat); an intent the draft answers (``grants``) outweighs a cue; otherwise a refusal
     cue (``cue``, found by the scan) makes it one; and a draft none of that decides is one when
     the rules' learned model (``refusal.model``) reads it as declining ``query`` (as given).
+    A finding of a rule in ``refusal.rules_as_cues`` (``weak``: 我们不能…, 做不到) is a weaker sign:
+    with the query and the model, the model decides (我们不能保证具体哪天 inside an answer to 多久能到
+    is negative language, not a refusal); without them it makes the draft one, as a cue does.
     A drafter that declares a draft no refusal is believed unless the draft shows a cue; then the
     query decides as for an undeclared draft (the eval re-checks a pipeline draft with its final
     is_refusal, and must reach the verdict the pipeline reached with the same query).
     """
     if declared:
         return True
-    if declared is False and not cue:
+    if declared is False and not (cue or weak):
         return False
     if rules.grant_opener is not None and rules.grant_opener.match(draft) is not None:
         return False
@@ -83,7 +87,7 @@ def is_refusal(
         return cue and not answered
     model = rules.refusal_model
     if model is None or not query or declared is not None or rules.opener.match(draft) is not None:
-        return False  # a draft opening with the apology is not asked: it would need nothing more
+        return weak  # a draft opening with the apology is not asked: it would need nothing more
     return model.declines(draft, query, lambda q: asked_text(rules, q))
 
 
