@@ -137,6 +137,17 @@ def test_a_draft_still_violating_after_two_revisions_needs_review(drafter: Draft
     assert {f.rule for f in draft.findings} >= {"negative_language"}
 
 
+def test_a_draft_given_the_apology_by_the_safe_fix_is_reported_as_the_refusal_it_is(drafter: Drafter) -> None:
+    """The backend could not tell (is_refusal None); the guardrail reads a decline of the question
+    and opens it with 非常抱歉. The draft the agent gets says it declines: the fixed text, which
+    opens with the apology, is not read again as an answer."""
+    scripted(drafter, Proposal("库存按付款顺序锁定的，您喜欢的话建议早点拍下哦", None, []))
+    draft = drafter.draft(Message(text="能帮我留到明天吗"), backend="openai")
+    assert draft.text.startswith("非常抱歉")
+    assert "guardrail applied a safe fix" in draft.notes
+    assert draft.is_refusal is True
+
+
 def test_llm_failure_falls_back_to_the_composer_and_says_so(drafter: Drafter) -> None:
     scripted(drafter, BackendError("LLM timed out after 3 attempts"))
     draft = drafter.draft(Message(text="能便宜点吗"), backend="openai")

@@ -231,7 +231,9 @@ class Drafter:
             if fixed.ok:
                 proposal.text = verdict.fixed
                 proposal.notes.append("guardrail applied a safe fix")
-                return fixed
+                # A fix that opened the draft with the apology did so because it declines: the fixed
+                # text, opening with 非常抱歉, is not asked again, and is the same refusal.
+                return fixed.model_copy(update={"is_refusal": fixed.is_refusal or verdict.is_refusal})
         return verdict
 
     def _redacted(self, grounding: Grounding, proposal: Proposal, workspace: Workspace) -> Proposal:
