@@ -155,7 +155,10 @@ def learned(rules: RuleSet, sets: dict[str, list[dict[str, Any]]]) -> None:
         print("(no refusal model in tone_rules.yaml: the rules alone)")
         return
     cut = rules.refusal_model.cut
-    from agent.guardrails.refusal_train import train
+    from agent.guardrails.refusal_train import DEFAULT_FILES, read_rows, train
+
+    # What the shipped model is trained on besides the two sets below (the drafting eval's dev cases).
+    others = read_rows([p for p in DEFAULT_FILES if p not in (TABLE, DEV)])
 
     bare = dataclasses.replace(rules, refusal_model=None, model_stamp=None)
     print("refusal_without_apology with the learned model (refusal.model) / the rules alone:")
@@ -172,7 +175,7 @@ def learned(rules: RuleSet, sets: dict[str, list[dict[str, Any]]]) -> None:
     tp = fp = fn = flagged = 0
     for writer in writers:
         held = [r for r in dev if str(r["id"]).startswith(writer)]
-        model = train(team + [r for r in dev if not str(r["id"]).startswith(writer)], max_run=rules.max_run)
+        model = train(team + others + [r for r in dev if not str(r["id"]).startswith(writer)], max_run=rules.max_run)
         at_cut = dataclasses.replace(model, cut=cut)  # the shipped operating point
         part = score(held, dataclasses.replace(rules, refusal_model=at_cut))
         tp, fp, fn = (

@@ -66,6 +66,32 @@ def test_negative_wording_alone_is_read_by_the_model_when_the_question_is_there(
     assert check("这个我们做不到哦，库存是按付款顺序锁定的", rules=rules, query=HOLD[0]).is_refusal is True
 
 
+def test_a_drafting_case_trains_as_a_decline_without_its_apology(tmp_path: Path) -> None:
+    """The model is asked only of drafts that do not open with 非常抱歉, so a golden decline is read
+    with its opening apology cut off; an answer is read as it is; test files are refused."""
+    from agent.guardrails.refusal_train import read_rows
+
+    cases = tmp_path / "cases.jsonl"
+    rows = [
+        {
+            "id": "x1",
+            "message": "能便宜点吗",
+            "golden": "亲，非常抱歉，本店明码实价，领券更划算。",
+            "expect_refusal": True,
+        },
+        {"id": "x2", "message": "发什么快递", "golden": "亲，默认发申通快递。", "expect_refusal": False},
+    ]
+    cases.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    read = read_rows([cases])
+    assert [(r["draft"], r["query"], r["is_refusal"]) for r in read] == [
+        ("本店明码实价，领券更划算。", "能便宜点吗", True),
+        ("亲，默认发申通快递。", "发什么快递", False),
+    ]
+    test_file = tmp_path / "test.jsonl"
+    test_file.write_text(cases.read_text(encoding="utf-8"), encoding="utf-8")
+    assert train_main(["--out", str(tmp_path / "m.json"), str(test_file)]) == 2
+
+
 def test_retraining_reproduces_the_shipped_model(tmp_path: Path) -> None:
     out = tmp_path / "model.json"
     assert train_main(["--out", str(out)]) == 0

@@ -2,10 +2,13 @@
 
     python -m agent.guardrails.refusal_train [--out PATH] [FILE.jsonl ...]
 
-Each line of a training file has ``draft``, ``query`` and ``is_refusal``; by default (in a source
-checkout) the team's table (tests/data/guardrail_table.jsonl) and the unseen set's ``dev`` split:
-never ``test``. The model is written beside the workspace's tone_rules.yaml unless ``--out`` says
-otherwise.
+Each line of a training file has ``draft``, ``query`` and ``is_refusal``, or is a drafting eval case
+(``message``, ``golden``, ``expect_refusal``): the customer's message and a good agent's reply, whose
+opening apology is cut off (the model is asked only of drafts that do not open with it, so a golden
+decline teaches it a decline without the apology). By default (in a source checkout): the team's
+table (tests/data/guardrail_table.jsonl), the unseen guardrail set's ``dev`` split and the unseen
+drafting set's ``dev`` split: never ``test``. The model is written beside the workspace's
+tone_rules.yaml unless ``--out`` says otherwise.
 Features seen in fewer than two drafts are dropped; the regression is class-balanced, L2
 regularised, and fitted by a fixed number of full-batch Adam steps from zero, so the same files
 give the same weights (numpy only; nothing random).
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -26,7 +30,15 @@ from agent.guardrails.refusal_model import RefusalModel, draft_features, query_f
 from agent.text import normalize
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_FILES = (REPO / "tests" / "data" / "guardrail_table.jsonl", REPO / "eval" / "guardrail" / "dev.jsonl")
+DEFAULT_FILES = (
+    REPO / "tests" / "data" / "guardrail_table.jsonl",
+    REPO / "eval" / "guardrail" / "dev.jsonl",
+    REPO / "eval" / "unseen" / "dev.jsonl",
+)
+# The apology a golden decline opens with, after a greeting (亲，非常抱歉给您带来不便，…): cut off.
+_APOLOGY = re.compile(
+    r"^(?:(?:亲|親|您好|你好)[，,！!～~]?)*(?:非常抱歉|很抱歉|抱歉)(?:给您带来不便|給您帶來不便|让您久等了|讓您久等了)?[，,！!。～~]?"
+)
 MODEL_FILE = "refusal_model.json"
 CHARS = 12  # opening characters of a reply that are read
 MIN_DRAFTS = 2
@@ -49,10 +61,23 @@ def read_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             row = json.loads(line)
+            if "golden" in row and "draft" not in row:
+                row = _from_case(row)
             if not isinstance(row.get("draft"), str) or not isinstance(row.get("is_refusal"), bool):
-                raise ValueError(f"{path}:{n}: needs a draft and is_refusal (true or false)")
-            rows.append(row)
+                raise ValueError(
+                    f"{path}:{n}: needs a draft and is_refusal (true or false), or a message, golden and expect_refusal"
+                )
+            if row["draft"]:
+                rows.append(row)
     return rows
+
+
+def _from_case(case: dict[str, Any]) -> dict[str, Any]:
+    """A drafting eval case as a labelled draft: the golden reply, its opening apology cut off."""
+    golden = case.get("golden")
+    declines = case.get("expect_refusal")
+    draft = _APOLOGY.sub("", golden, count=1) if isinstance(golden, str) and declines is True else golden
+    return {"draft": draft, "query": case.get("message"), "is_refusal": declines}
 
 
 def train(rows: Sequence[dict[str, Any]], max_run: int = 2, chars: int = CHARS, steps: int = STEPS) -> RefusalModel:
