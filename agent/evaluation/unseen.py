@@ -36,6 +36,7 @@ WRITERS = {
     "drafting_H.jsonl": "H",
     "drafting_I.jsonl": "I",
     "drafting_J.jsonl": "J",
+    "drafting_K.jsonl": "K",
 }
 
 
