@@ -68,8 +68,9 @@ def test_negative_wording_alone_is_read_by_the_model_when_the_question_is_there(
 
 def test_a_drafting_case_trains_as_a_decline_without_its_apology(tmp_path: Path) -> None:
     """The model is asked only of drafts that do not open with 非常抱歉, so a golden decline is read
-    with its opening apology cut off; an answer is read as it is; test files are refused."""
-    from agent.guardrails.refusal_train import read_rows
+    with its opening apology cut off (the opener tone_rules.yaml compiles, greetings included); an
+    answer is read as it is; test files are refused."""
+    from agent.guardrails.refusal_train import TONE_RULES, read_rows
 
     cases = tmp_path / "cases.jsonl"
     rows = [
@@ -84,9 +85,19 @@ def test_a_drafting_case_trains_as_a_decline_without_its_apology(tmp_path: Path)
     cases.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     read = read_rows([cases])
     assert [(r["draft"], r["query"], r["is_refusal"]) for r in read] == [
-        ("本店明码实价，领券更划算。", "能便宜点吗", True),
+        ("本店明码实价,领券更划算。", "能便宜点吗", True),  # normalised, as the model reads it
         ("亲，默认发申通快递。", "发什么快递", False),
     ]
+    # A greeting a supervisor adds to the rules is cut with the apology; before, the decline kept it.
+    greeted = tmp_path / "greeted.jsonl"
+    row = {"id": "x3", "message": "包邮吗", "golden": "老板您好，非常抱歉给您带来不便，西藏要补15元。", "expect_refusal": True}
+    greeted.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert read_rows([greeted])[0]["draft"].startswith("老板您好")
+    rules = tmp_path / "tone_rules.yaml"
+    text = TONE_RULES.read_text(encoding="utf-8")
+    assert "greetings: [亲, 您好," in text
+    rules.write_text(text.replace("greetings: [亲, 您好,", "greetings: [老板, 亲, 您好,"), encoding="utf-8")
+    assert read_rows([greeted], rules)[0]["draft"] == "西藏要补15元。"
     test_file = tmp_path / "test.jsonl"
     test_file.write_text(cases.read_text(encoding="utf-8"), encoding="utf-8")
     assert train_main(["--out", str(tmp_path / "m.json"), str(test_file)]) == 2

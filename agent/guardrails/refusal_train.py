@@ -5,7 +5,8 @@
 Each line of a training file has ``draft``, ``query`` and ``is_refusal``, or is a drafting eval case
 (``message``, ``golden``, ``expect_refusal``): the customer's message and a good agent's reply, whose
 opening apology is cut off (the model is asked only of drafts that do not open with it, so a golden
-decline teaches it a decline without the apology). By default (in a source checkout): the team's
+decline teaches it a decline without the apology): the opener as corpus/tone_rules.yaml compiles it
+(its greetings, then its apology), so a greeting a supervisor adds is cut too. By default (in a source checkout): the team's
 table (tests/data/guardrail_table.jsonl), the unseen guardrail set's ``dev`` split and the unseen
 drafting set's ``dev`` split: never ``test``. The model is written beside the workspace's
 tone_rules.yaml unless ``--out`` says otherwise.
@@ -35,10 +36,10 @@ DEFAULT_FILES = (
     REPO / "eval" / "guardrail" / "dev.jsonl",
     REPO / "eval" / "unseen" / "dev.jsonl",
 )
-# The apology a golden decline opens with, after a greeting (亲，非常抱歉给您带来不便，…): cut off.
-_APOLOGY = re.compile(
-    r"^(?:(?:亲|親|您好|你好)[，,！!～~]?)*(?:非常抱歉|很抱歉|抱歉)(?:给您带来不便|給您帶來不便|让您久等了|讓您久等了)?[，,！!。～~]?"
-)
+TONE_RULES = REPO / "corpus" / "tone_rules.yaml"
+# What is left of the apology clause once the rules' opener (a greeting, then 非常抱歉) is cut from
+# a golden decline (normalised text: Simplified, half-width marks): 给您带来不便 and the marks after it.
+_APOLOGY_TAIL = re.compile(r"(?:给您带来(?:的)?不便|给您添麻烦了|让您久等了)?[,!。~\s]*")
 MODEL_FILE = "refusal_model.json"
 CHARS = 12  # opening characters of a reply that are read
 MIN_DRAFTS = 2
@@ -54,7 +55,22 @@ def features(draft: str, query: str, chars: int, max_run: int) -> Counter[str]:
     return Counter(draft_features(d, chars)) + Counter(query_features(q))
 
 
-def read_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+def opener_of(tone_rules: Path) -> tuple[re.Pattern[str], int]:
+    """The refusal opener (greetings, then the apology) and ``max_run``, compiled as the guardrail
+    compiles them from ``tone_rules`` (the model file it names is not read: it may not exist yet)."""
+    import yaml
+
+    from agent.guardrails.compiler import Compiler
+    from agent.guardrails.spec import ToneRulesSpec
+
+    spec = ToneRulesSpec.model_validate(yaml.safe_load(tone_rules.read_text(encoding="utf-8")))
+    return Compiler(tone_rules, spec).openers(spec.refusal)[0], spec.max_run
+
+
+def read_rows(paths: Sequence[Path], tone_rules: Path = TONE_RULES) -> list[dict[str, Any]]:
+    """Labelled drafts from ``paths``; drafting eval cases become drafts with the opener of
+    ``tone_rules`` cut from their golden declines."""
+    opener: tuple[re.Pattern[str], int] | None = None
     rows = []
     for path in paths:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -62,7 +78,8 @@ def read_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
                 continue
             row = json.loads(line)
             if "golden" in row and "draft" not in row:
-                row = _from_case(row)
+                opener = opener or opener_of(tone_rules)
+                row = _from_case(row, *opener)
             if not isinstance(row.get("draft"), str) or not isinstance(row.get("is_refusal"), bool):
                 raise ValueError(
                     f"{path}:{n}: needs a draft and is_refusal (true or false), or a message, golden and expect_refusal"
@@ -72,11 +89,19 @@ def read_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return rows
 
 
-def _from_case(case: dict[str, Any]) -> dict[str, Any]:
-    """A drafting eval case as a labelled draft: the golden reply, its opening apology cut off."""
+def _from_case(case: dict[str, Any], opener: re.Pattern[str], max_run: int) -> dict[str, Any]:
+    """A drafting eval case as a labelled draft: the golden reply; a decline's opening apology (the
+    rules' opener and the rest of its clause, 给您带来不便) cut off, as the model never reads a
+    draft that opens with it."""
     golden = case.get("golden")
     declines = case.get("expect_refusal")
-    draft = _APOLOGY.sub("", golden, count=1) if isinstance(golden, str) and declines is True else golden
+    draft = golden
+    if isinstance(golden, str) and declines is True:
+        text = normalize(golden, max_run).text
+        match = opener.match(text)
+        if match is not None:
+            tail = _APOLOGY_TAIL.match(text, match.end())
+            draft = text[tail.end() if tail is not None else match.end() :]
     return {"draft": draft, "query": case.get("message"), "is_refusal": declines}
 
 
