@@ -90,7 +90,8 @@ def test_a_drafting_case_trains_as_a_decline_without_its_apology(tmp_path: Path)
     ]
     # A greeting a supervisor adds to the rules is cut with the apology; before, the decline kept it.
     greeted = tmp_path / "greeted.jsonl"
-    row = {"id": "x3", "message": "包邮吗", "golden": "老板您好，非常抱歉给您带来不便，西藏要补15元。", "expect_refusal": True}
+    golden = "老板您好，非常抱歉给您带来不便，西藏要补15元。"
+    row = {"id": "x3", "message": "包邮吗", "golden": golden, "expect_refusal": True}
     greeted.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     assert read_rows([greeted])[0]["draft"].startswith("老板您好")
     rules = tmp_path / "tone_rules.yaml"

@@ -6,10 +6,10 @@ Each line of a training file has ``draft``, ``query`` and ``is_refusal``, or is 
 (``message``, ``golden``, ``expect_refusal``): the customer's message and a good agent's reply, whose
 opening apology is cut off (the model is asked only of drafts that do not open with it, so a golden
 decline teaches it a decline without the apology): the opener as corpus/tone_rules.yaml compiles it
-(its greetings, then its apology), so a greeting a supervisor adds is cut too. By default (in a source checkout): the team's
-table (tests/data/guardrail_table.jsonl), the unseen guardrail set's ``dev`` split and the unseen
-drafting set's ``dev`` split: never ``test``. The model is written beside the workspace's
-tone_rules.yaml unless ``--out`` says otherwise.
+(its greetings, then its apology), so a greeting a supervisor adds is cut too. By default (in a
+source checkout): the team's table (tests/data/guardrail_table.jsonl), the unseen guardrail set's
+``dev`` split and the unseen drafting set's ``dev`` split: never ``test``. The model is written
+beside the workspace's tone_rules.yaml unless ``--out`` says otherwise.
 Features seen in fewer than two drafts are dropped; the regression is class-balanced, L2
 regularised, and fitted by a fixed number of full-batch Adam steps from zero, so the same files
 give the same weights (numpy only; nothing random).
