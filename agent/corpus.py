@@ -31,9 +31,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agent.datafile import field_errors, read_yaml
 from agent.errors import CorpusError, UnknownShopError
 from agent.text import normalize_query
+from agent.types import VARIABLE as VARIABLE  # re-exported: the {variable} pattern of scripts and shops
 from agent.types import Script, Shop
 
-VARIABLE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 _QUESTION_KEY = re.compile(r"[\W_]+", re.UNICODE)
 
 

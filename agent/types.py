@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# A {variable} of a script or shop text (the shop fills it; the order fills the order_* ones).
+VARIABLE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 RuleId = Literal["over_intimacy", "negative_language", "contains_danshi", "refusal_without_apology"]
 # Findings beyond the tone rules: a claim no source holds, a citation outside what was retrieved.
@@ -32,6 +36,17 @@ class Conditions(_Strict):
     platform: list[Platform] = Field(default_factory=list)
 
 
+class WithOrder(_Strict):
+    """What a script says instead when the agent's tool knows the order: the order's own values
+    (``{order_courier}``, ``{tracking_no}``, ``{order_amount}``) in place of asking the customer
+    for the order number. Used only when the order is given and holds every value it names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reply: str = Field(min_length=1)
+    brief: str | None = None
+
+
 class Script(_Strict):
     """One customer situation of the corpus and the reply that answers it."""
 
@@ -51,6 +66,17 @@ class Script(_Strict):
     # What the script says when it answers beside others (composer.yaml's `briefs`): one sentence
     # with the answer and the facts that decide it; a greeting's (`lead_with`) 在的！ opens the answers.
     brief: str | None = None
+    with_order: WithOrder | None = None
+
+    def spoken(self, values: dict[str, str], order_known: bool) -> tuple[str, str | None]:
+        """The reply and brief to say: ``with_order``'s when the order is known and ``values``
+        (the shop's and the order's) fill every variable it names, else the script's own."""
+        variant = self.with_order
+        if variant is not None and order_known:
+            names = set(VARIABLE.findall(variant.reply + (variant.brief or "")))
+            if names <= values.keys():
+                return variant.reply, variant.brief
+        return self.reply, self.brief
 
 
 class Shop(_Strict):

@@ -364,3 +364,33 @@ def test_a_paraphrase_of_what_an_earlier_answer_said_is_dropped(style: ComposerS
     assert text.count("实物拍摄") == 1
     assert "颜色差异明显" in text  # what the second answer adds is kept
     assert fragment(text).value == 0.0
+
+
+@pytest.mark.parametrize(
+    ("sid", "question"),
+    [
+        ("logistics.tracking_number", "单号多少"),
+        ("logistics.parcel_slow", "五天了还没到"),
+        ("logistics.urge_courier", "帮我催催"),
+    ],
+)
+def test_a_known_order_gives_its_tracking_number_instead_of_asking_for_the_order(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop, sid: str, question: str
+) -> None:
+    """The agent's tool knows the order: the draft names its courier and tracking number and does
+    not ask the customer for the order number; without the order, or without a tracking number,
+    the script's own words ask for it."""
+    composer = ScriptComposer(style, default_rules())
+    cands = [cand(scripts[sid], 0.4)]
+    shipped = Order(status="shipped", courier="申通", tracking_no="773012458861")
+    with_order = composer.draft(ground(shop, (question, cands), order=shipped))
+    assert "773012458861" in with_order.text and "申通" in with_order.text, with_order.text
+    assert "订单号" not in with_order.text, with_order.text
+    assert with_order.cited_ids == [sid]
+    for order in (None, Order(status="shipped", courier="申通")):
+        plain = composer.draft(ground(shop, (question, cands), order=order))
+        assert "订单号" in plain.text and "773012458861" not in plain.text, plain.text
+    # The number is backed by the order: the claim check finds nothing unsupported.
+    from agent.drafting.grounding import sources
+
+    assert "773012458861" in "".join(sources(ground(shop, (question, cands), order=shipped), [sid]))

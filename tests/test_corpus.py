@@ -163,3 +163,20 @@ def test_other_data_files_are_validated(
     code, _, err = run_cli(capsys, "corpus", "validate")
     assert code == 1
     assert any(name in line and expected in line for line in err.splitlines()), err
+
+
+def test_with_order_words_may_name_the_orders_values_and_nothing_unknown(corpus_dir: Path) -> None:
+    """A script's with_order words may use {tracking_no} and the other order values beside the
+    shop's; any other unknown variable is reported like one in the reply."""
+    good = GOOD.replace(
+        "    source:",
+        "    with_order:\n      reply: 您好，您的订单已由{order_courier}发出，单号{tracking_no}。\n    source:",
+    )
+    (corpus_dir / "scripts" / "greeting.yaml").write_text(good, encoding="utf-8")
+    workspace, problems = validate_workspace(Settings(corpus_dir=corpus_dir))
+    assert problems == [] and workspace is not None
+    bad = good.replace("单号{tracking_no}", "单号{parcel_code}")
+    (corpus_dir / "scripts" / "greeting.yaml").write_text(bad, encoding="utf-8")
+    workspace, problems = validate_workspace(Settings(corpus_dir=corpus_dir))
+    assert workspace is None
+    assert any("with_order.reply" in p and "{parcel_code}" in p for p in problems), problems

@@ -37,6 +37,23 @@ class Question:
     context: bool = False
 
 
+def order_values(order: Order | None) -> dict[str, str]:
+    """The order's values a script may name: ``{order_courier}``, ``{tracking_no}``, ``{order_region}``,
+    ``{order_amount}`` (those the order holds)."""
+    if order is None:
+        return {}
+    values = {
+        "order_courier": order.courier,
+        "tracking_no": order.tracking_no,
+        "order_region": order.region,
+        "order_amount": f"{order.amount:g}元" if order.amount is not None else None,
+    }
+    return {k: v for k, v in values.items() if v}
+
+
+ORDER_VARIABLES = frozenset({"order_courier", "tracking_no", "order_region", "order_amount"})
+
+
 @dataclass(frozen=True)
 class Grounding:
     """Everything a backend may draft from; nothing else is true."""
@@ -46,6 +63,10 @@ class Grounding:
     shop: Shop
     order: Order | None = None
     turns: tuple[Turn, ...] = ()
+
+    def values(self) -> dict[str, str]:
+        """What fills a script's ``{variables}``: the shop's values, and the order's where known."""
+        return {**self.shop.vars, **order_values(self.order)}
 
     def scripts(self) -> list[Candidate]:
         """Every distinct candidate, each at its best score, best first."""

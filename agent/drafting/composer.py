@@ -191,8 +191,9 @@ class ScriptComposer:
         notes = [f"{sid}: asserts a state (order, message) does not establish" for sid in skipped]
         if not chosen:
             return Proposal(style.handoff, is_refusal=False, needs_review=True, notes=["no script fits", *notes])
-        values = {**grounding.shop.vars, **_order_values(grounding)}
-        replies = [_answer(c.script, n, len(answers), style) for n, c in enumerate(answers)]
+        values = grounding.values()
+        known = grounding.order is not None
+        replies = [_answer(c.script, n, len(answers), style, values, known) for n, c in enumerate(answers)]
         asked = [asked_by.get(c.script.id, "") for c in answers]
         lead = "".join(fill(strip_prefix(c.script.brief or c.script.reply, style.openers), values) for c in leads)
         text = compose(replies, style, closing=_closes(chosen, style), questions=asked, values=values, lead=lead)
@@ -207,10 +208,12 @@ class ScriptComposer:
         )
 
 
-def _answer(script: Script, n: int, answers: int, style: ComposerStyle) -> str:
-    """The text an answer starts from: the script's reply, or beside other answers its brief."""
+def _answer(script: Script, n: int, answers: int, style: ComposerStyle, values: dict[str, str], known: bool) -> str:
+    """The text an answer starts from: the script's reply, or beside other answers its brief (its
+    ``with_order`` words when the order is known and fills them)."""
+    reply, brief = script.spoken(values, known)
     several = answers > 1 and (style.briefs == "all" or (style.briefs == "later" and n > 0))
-    return script.brief if several and script.brief else script.reply
+    return brief if several and brief else reply
 
 
 def _near_tie(candidates: Sequence[Candidate], best: Candidate, style: ComposerStyle) -> Candidate | None:
@@ -324,16 +327,3 @@ def _neutral(
         if sid in by_id and sid not in avoid and not set(style.asserts.get(sid, ())) - states:
             return by_id[sid]
     return None
-
-
-def _order_values(grounding: Grounding) -> dict[str, str]:
-    order = grounding.order
-    if order is None:
-        return {}
-    values = {
-        "order_courier": order.courier,
-        "tracking_no": order.tracking_no,
-        "order_region": order.region,
-        "order_amount": f"{order.amount:g}元" if order.amount is not None else None,
-    }
-    return {k: v for k, v in values.items() if v}

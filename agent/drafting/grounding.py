@@ -47,18 +47,16 @@ def _form(text: str) -> str:
 
 def sources(grounding: Grounding, cited: Iterable[str]) -> list[str]:
     """Everything a draft may state: the cited scripts' filled replies, the shop's values, the order."""
-    values = dict(grounding.shop.vars)
-    order = grounding.order
-    if order is not None:
-        extra = {
-            "order_courier": order.courier,
-            "order_region": order.region,
-            "tracking_no": order.tracking_no,
-            "order_amount": f"{order.amount:g}元" if order.amount is not None else None,
-        }
-        values.update({k: v for k, v in extra.items() if v})
+    values = grounding.values()
     by_id = {c.script.id: c.script for c in grounding.scripts()}
-    texts = [fill(by_id[sid].reply, values) for sid in cited if sid in by_id]
+    texts = []
+    for sid in cited:
+        script = by_id.get(sid)
+        if script is None:
+            continue
+        texts.append(fill(script.reply, values))
+        if grounding.order is not None and script.with_order is not None:  # what it says with the order
+            texts.append(fill(script.with_order.reply, values))
     texts.extend(values.values())
     texts.append(grounding.message)  # an amount the customer gave (实际付的是320) may be repeated
     return texts

@@ -10,20 +10,33 @@ import re
 from collections.abc import Iterator
 
 from agent.corpus import fill, variables
+from agent.drafting.base import ORDER_VARIABLES
 from agent.emergency import EmergencyRule
 from agent.guardrails import check
 from agent.text import normalize_query
+from agent.types import Script
 from agent.workspace.snapshot import Workspace
 
 
+def _texts(script: Script) -> Iterator[tuple[str, str, frozenset[str]]]:
+    """(field, text, the order variables it may name) of each text a script says."""
+    yield "reply", script.reply, frozenset()
+    if script.phrase:
+        yield "phrase", script.phrase, frozenset()
+    if script.with_order is not None:
+        yield "with_order.reply", script.with_order.reply, ORDER_VARIABLES
+        if script.with_order.brief:
+            yield "with_order.brief", script.with_order.brief, ORDER_VARIABLES
+
+
 def variable_problems(ws: Workspace) -> Iterator[str]:
-    """Every ``{variable}`` a script, phrase or welcome uses is defined for every shop."""
+    """Every ``{variable}`` a script, phrase or welcome uses is defined for every shop (a script's
+    ``with_order`` words may also name the order's values: {order_courier}, {tracking_no} ...)."""
     corpus = ws.corpus
     for name, shop in sorted(ws.shops.items()):
         for script in corpus.scripts:
-            for field_name in ("reply", "phrase"):
-                text = getattr(script, field_name) or ""
-                for var in sorted(variables(text) - shop.vars.keys()):
+            for field_name, text, order_vars in _texts(script):
+                for var in sorted(variables(text) - shop.vars.keys() - order_vars):
                     yield (
                         f"{corpus.files[script.id]}: script {script.id}: field {field_name}: "
                         f"variable {{{var}}} is not defined for shop {name!r}"
@@ -36,10 +49,7 @@ def tone_problems(ws: Workspace) -> Iterator[str]:
     """The corpus passes its own guardrail: each reply and phrase, default shop's values filled."""
     values = ws.shop("default").vars
     for script in ws.corpus.scripts:
-        for field_name in ("reply", "phrase"):
-            text = getattr(script, field_name)
-            if not text:
-                continue
+        for field_name, text, _ in _texts(script):
             verdict = check(fill(text, values), declared_refusal=script.declines, rules=ws.tone)
             for f in verdict.findings:
                 yield (
