@@ -394,3 +394,46 @@ def test_a_known_order_gives_its_tracking_number_instead_of_asking_for_the_order
     from agent.drafting.grounding import sources
 
     assert "773012458861" in "".join(sources(ground(shop, (question, cands), order=shipped), [sid]))
+
+
+@pytest.mark.parametrize(
+    ("message", "late"),
+    [
+        ("我下午4点付的款今天能发吗", True),
+        ("16点付的款今天还能发吗", True),
+        ("下晝四點俾錢今日會唔會寄出", True),
+        ("16:30付的款今天能寄出吗", True),
+        ("下午两点付款今天能发吗", False),  # before the cutoff: the rule answers it
+        ("中午一点多付的款，今天能发出去吗", False),
+        ("晚上8点拍明天能发不", False),  # not about today
+        ("8点付的款今天能发吗", False),  # 8 in the morning or the evening: not read
+        ("今天能发吗", False),
+    ],
+)
+def test_a_payment_after_the_cutoff_asked_about_today_is_declined(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop, message: str, late: bool
+) -> None:
+    """The ship-time rule (15:00前付款当天发) reads as a yes to someone who paid at four: for a
+    stated payment time after the shop's cutoff the answer is the decline, with its apology."""
+    composer = ScriptComposer(style, default_rules())
+    for sid in ("delivery_time.ship_when", "payment.paid_when_ship"):
+        draft = composer.draft(ground(shop, (message, [cand(scripts[sid], 0.4)]), order=Order(status="paid")))
+        assert ("今天不一定能发出" in draft.text) is late, draft.text
+        assert draft.is_refusal is (True if late else None), draft.text
+        if late:
+            assert "非常抱歉" in draft.text and check(draft.text, rules=default_rules(), query=message).ok, draft.text
+
+
+def test_a_stated_payment_time_is_read_only_when_it_is_clear() -> None:
+    from agent.drafting.clock import hour_of, paid_at
+
+    paying = re.compile("付|拍|俾")
+    assert paid_at("我下午4点付的款", paying) == 16
+    assert paid_at("下午3点半付款", paying) == 15.5
+    assert paid_at("中午12点拍的", paying) == 12
+    assert paid_at("上午十点付的款", paying) == 10
+    assert paid_at("早上7點半俾錢", paying) == 7.5
+    assert paid_at("8点付的款", paying) is None  # morning or evening
+    assert paid_at("我刚付了 现在两点四十", paying) is None  # no paying word after the time
+    assert paid_at("现在两点四十 我刚付了", paying) == 14 + 40 / 60
+    assert hour_of("15:00") == 15 and hour_of("三点") is None

@@ -24,6 +24,7 @@ from agent.config import BACKENDS_DEFAULT
 from agent.corpus import fill
 from agent.datafile import load
 from agent.drafting.base import Candidate, Grounding, Proposal
+from agent.drafting.clock import hour_of, paid_at
 from agent.drafting.fit import FitModel, fit_probability, question_key
 from agent.drafting.sentences import content, strip_prefix
 from agent.drafting.writing import compose
@@ -58,6 +59,27 @@ class Topic(BaseModel):
     cues: list[str] = Field(min_length=1)
     prefer: list[str] = Field(default_factory=list)
     avoid: list[str] = Field(default_factory=list)
+
+
+class AfterCutoff(BaseModel):
+    """The answer of a ship-time script to a customer who paid after the shop's cutoff and asks
+    whether it ships today (下午4点付的款今天能发吗): a decline, not the rule (which reads as yes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scripts: list[str] = Field(min_length=1)
+    reply: str = Field(min_length=1)
+    # The message asks about today; a paying word follows the time it states (下午4点付的款).
+    today: list[str] = Field(min_length=1)
+    paying: list[str] = Field(min_length=1)
+
+    def applies(self, message: str, cutoff: str | None) -> bool:
+        """Whether ``message`` asks about today and states a payment time after ``cutoff`` (15:00)."""
+        limit = hour_of(cutoff) if cutoff else None
+        if limit is None or re.search("|".join(self.today), message) is None:
+            return False
+        hour = paid_at(message, re.compile("|".join(self.paying)))
+        return hour is not None and hour > limit
 
 
 class ComposerStyle(BaseModel):
@@ -118,6 +140,7 @@ class ComposerStyle(BaseModel):
     # A script below the fit model's operating point but at or above this probability still
     # answers in the draft, which then goes to review: the agent edits rather than writes.
     use_threshold: float = Field(default=1.0, ge=0, le=1)
+    after_cutoff: AfterCutoff | None = None
 
 
 def load_style(corpus_dir: Path) -> ComposerStyle:
@@ -194,6 +217,11 @@ class ScriptComposer:
         values = grounding.values()
         known = grounding.order is not None
         replies = [_answer(c.script, n, len(answers), style, values, known) for n, c in enumerate(answers)]
+        late = style.after_cutoff
+        too_late = late is not None and late.applies(grounding.message, values.get("cutoff_time"))
+        if late is not None and too_late:
+            replies = [late.reply if c.script.id in late.scripts else r for c, r in zip(answers, replies, strict=True)]
+            too_late = any(c.script.id in late.scripts for c in answers)
         asked = [asked_by.get(c.script.id, "") for c in answers]
         lead = "".join(fill(strip_prefix(c.script.brief or c.script.reply, style.openers), values) for c in leads)
         text = compose(replies, style, closing=_closes(chosen, style), questions=asked, values=values, lead=lead)
@@ -201,7 +229,7 @@ class ScriptComposer:
             notes.append(f"{unanswered} question(s) without a script sure to fit")
         return Proposal(
             text=text,
-            is_refusal=True if any(c.script.declines for c in chosen) else None,
+            is_refusal=True if too_late or any(c.script.declines for c in chosen) else None,
             cited_ids=[c.script.id for c in chosen],
             needs_review=unanswered > 0,
             notes=notes,
