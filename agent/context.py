@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.text import normalize_query
 from agent.types import Order, Platform, Script, Turn
@@ -17,6 +18,20 @@ class ContextRules(BaseModel):
     followup_cues: list[str] = Field(default_factory=list)
     max_followup_chars: int = Field(default=12, ge=1)
     max_bare_chars: int = Field(default=4, ge=0)
+    # Removed from what is retrieved with (never from the draft or its checks): long digit runs,
+    # an order or tracking number the customer pastes (订单号2023110812345), whose digits match
+    # scripts by their numbers (0元) and say nothing about the question.
+    unread: list[str] = Field(default_factory=list)
+
+    @field_validator("unread")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {pattern!r}: {exc}") from None
+        return value
 
 
 def is_followup(message: str, rules: ContextRules) -> bool:
@@ -33,9 +48,10 @@ def retrieval_text(message: str, turns: list[Turn] | tuple[Turn, ...], rules: Co
     promised is never read as a fact (the composer drafts from scripts alone).
     """
     previous = next((t.text for t in reversed(turns) if t.role == "customer" and t.text.strip()), None)
-    if previous and is_followup(message, rules):
-        return f"{previous} {message}"
-    return message
+    text = f"{previous} {message}" if previous and is_followup(message, rules) else message
+    for pattern in rules.unread:
+        text = re.sub(pattern, " ", text)
+    return text if text.strip() else message
 
 
 def named_platform(texts: Iterable[str]) -> str | None:

@@ -70,3 +70,22 @@ def test_a_price_change_asked_on_tmall_gets_the_tmall_answer(index_dir: Path) ->
     draft = draft_reply("天猫店 能给我改下价吗", shop="default", backend="script")
     assert "bargaining.tmall_price_change" in {c.id for c in draft.citations}, draft.text
     assert "改好" not in draft.text
+
+
+def test_a_pasted_order_number_is_not_retrieved_with() -> None:
+    """Its digits say nothing about the question; they matched the 0元 script by its numbers."""
+    from agent.context import retrieval_text
+    from agent.workspace import load_workspace
+
+    rules = load_workspace(REPO_ROOT).context
+    text = retrieval_text("订单号2023110812345 照片发你了 怎么处理", [], rules)
+    assert "2023110812345" not in text and "订单号" in text and "照片发你了 怎么处理" in text
+    assert "3721" not in retrieval_text("订单号 3721 0098 4412 5566 退了吧", [], rules)
+    assert retrieval_text("发票开800，实际付的是320", [], rules) == "发票开800，实际付的是320"  # amounts stay
+    assert retrieval_text("20240518663210", [], rules) == "20240518663210"  # nothing else: kept
+
+
+@pytest.mark.slow
+def test_a_message_with_an_order_number_is_not_answered_as_a_free_order(index_dir: Path) -> None:
+    draft = draft_reply("订单号2023110812345 照片发你了 怎么处理", backend="script")
+    assert "rule_breaking.free_order" not in {c.id for c in draft.citations}, draft.text
