@@ -45,6 +45,8 @@ class WithOrder(_Strict):
 
     reply: str = Field(min_length=1)
     brief: str | None = None
+    # The words decline what was asked (a gift asked for under the threshold: 再凑21元).
+    declines: bool = False
 
 
 class Script(_Strict):
@@ -68,15 +70,15 @@ class Script(_Strict):
     brief: str | None = None
     with_order: WithOrder | None = None
 
-    def spoken(self, values: dict[str, str], order_known: bool) -> tuple[str, str | None]:
-        """The reply and brief to say: ``with_order``'s when the order is known and ``values``
-        (the shop's and the order's) fill every variable it names, else the script's own."""
+    def spoken(self, values: dict[str, str], order_known: bool) -> WithOrder | None:
+        """``with_order`` when it is what to say: the order is known and ``values`` (the shop's and
+        the order's) fill every variable it names; else None (the script's own words)."""
         variant = self.with_order
         if variant is not None and order_known:
             names = set(VARIABLE.findall(variant.reply + (variant.brief or "")))
             if names <= values.keys():
-                return variant.reply, variant.brief
-        return self.reply, self.brief
+                return variant
+        return None
 
 
 class Shop(_Strict):

@@ -437,3 +437,20 @@ def test_a_stated_payment_time_is_read_only_when_it_is_clear() -> None:
     assert paid_at("我刚付了 现在两点四十", paying) is None  # no paying word after the time
     assert paid_at("现在两点四十 我刚付了", paying) == 14 + 40 / 60
     assert hour_of("15:00") == 15 and hour_of("三点") is None
+
+
+def test_an_order_under_the_gift_threshold_is_told_what_it_lacks(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    """满280送礼品 to an order of 158元: 再凑122元, and a gift asked for is then declined; an order
+    over the threshold, or none, gets the script's own words."""
+    composer = ScriptComposer(style, default_rules())
+    ask = [cand(scripts["bargaining.ask_gift"], 0.4)]
+    under = composer.draft(ground(shop, ("送个小东西呗", ask), order=Order(status="unpaid", amount=158)))
+    assert "158元" in under.text and "122元" in under.text and under.is_refusal is True, under.text
+    for order in (Order(status="unpaid", amount=300), None):
+        plain = composer.draft(ground(shop, ("送个小东西呗", ask), order=order))
+        assert "再凑" not in plain.text and plain.is_refusal is None, plain.text
+    asked = [cand(scripts["promotion.gift"], 0.4)]
+    told = composer.draft(ground(shop, ("有赠品吗", asked), order=Order(status="unpaid", amount=259)))
+    assert "21元" in told.text and told.is_refusal is None, told.text

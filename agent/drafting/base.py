@@ -7,6 +7,7 @@ each question with the scripts retrieved for it, the shop and the order. A backe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -51,7 +52,13 @@ def order_values(order: Order | None) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
-ORDER_VARIABLES = frozenset({"order_courier", "tracking_no", "order_region", "order_amount"})
+ORDER_VARIABLES = frozenset({"order_courier", "tracking_no", "order_region", "order_amount", "gift_shortfall"})
+
+
+def _amount(text: str) -> float | None:
+    """280元 as 280.0; None for anything else."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*元?\s*", text)
+    return float(match.group(1)) if match is not None else None
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,14 @@ class Grounding:
     turns: tuple[Turn, ...] = ()
 
     def values(self) -> dict[str, str]:
-        """What fills a script's ``{variables}``: the shop's values, and the order's where known."""
-        return {**self.shop.vars, **order_values(self.order)}
+        """What fills a script's ``{variables}``: the shop's values, and the order's where known
+        (with ``{gift_shortfall}``, what an order under the gift threshold lacks: 21元 of 280元)."""
+        values = {**self.shop.vars, **order_values(self.order)}
+        threshold = _amount(values.get("gift_threshold", ""))
+        amount = self.order.amount if self.order is not None else None
+        if threshold is not None and amount is not None and amount < threshold:
+            values["gift_shortfall"] = f"{round(threshold - amount, 2):g}元"
+        return values
 
     def scripts(self) -> list[Candidate]:
         """Every distinct candidate, each at its best score, best first."""

@@ -229,17 +229,23 @@ class ScriptComposer:
             notes.append(f"{unanswered} question(s) without a script sure to fit")
         return Proposal(
             text=text,
-            is_refusal=True if too_late or any(c.script.declines for c in chosen) else None,
+            is_refusal=True if too_late or any(_declines(c.script, values, known) for c in chosen) else None,
             cited_ids=[c.script.id for c in chosen],
             needs_review=unanswered > 0,
             notes=notes,
         )
 
 
+def _declines(script: Script, values: dict[str, str], known: bool) -> bool:
+    variant = script.spoken(values, known)
+    return script.declines or (variant is not None and variant.declines)
+
+
 def _answer(script: Script, n: int, answers: int, style: ComposerStyle, values: dict[str, str], known: bool) -> str:
     """The text an answer starts from: the script's reply, or beside other answers its brief (its
     ``with_order`` words when the order is known and fills them)."""
-    reply, brief = script.spoken(values, known)
+    variant = script.spoken(values, known)
+    reply, brief = (variant.reply, variant.brief) if variant is not None else (script.reply, script.brief)
     several = answers > 1 and (style.briefs == "all" or (style.briefs == "later" and n > 0))
     return brief if several and brief else reply
 
