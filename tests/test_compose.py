@@ -454,3 +454,16 @@ def test_an_order_under_the_gift_threshold_is_told_what_it_lacks(
     asked = [cand(scripts["promotion.gift"], 0.4)]
     told = composer.draft(ground(shop, ("有赠品吗", asked), order=Order(status="unpaid", amount=259)))
     assert "21元" in told.text and told.is_refusal is None, told.text
+
+
+def test_faded_in_the_wash_answers_only_a_message_that_says_the_colour_ran(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    """才穿了一次就开先了 shares 穿了一次就 with the fading complaint's variants: without a word of
+    colour running (掉色, 褪色, 染了) the quality-defect script answers it."""
+    composer = ScriptComposer(style, default_rules())
+    cands = [cand(scripts["fading.faded_after_wash"], 0.4), cand(scripts["damaged.quality_defect"], 0.3, rank=2)]
+    seam = composer.draft(ground(shop, ("才穿了一次就开先了 袖子那里", cands)))
+    assert seam.cited_ids == ["damaged.quality_defect"] and "褪色" not in seam.text, seam.text
+    for said in ("洗了一次就掉色了", "把我白衣服全染了", "洗完褪色好严重"):
+        assert composer.draft(ground(shop, (said, cands))).cited_ids == ["fading.faded_after_wash"], said

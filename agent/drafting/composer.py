@@ -48,6 +48,7 @@ State = Literal[
     "personal",
     "others_data",
     "off_platform",
+    "faded",
 ]
 
 
