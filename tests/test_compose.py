@@ -467,3 +467,21 @@ def test_faded_in_the_wash_answers_only_a_message_that_says_the_colour_ran(
     assert seam.cited_ids == ["damaged.quality_defect"] and "褪色" not in seam.text, seam.text
     for said in ("洗了一次就掉色了", "把我白衣服全染了", "洗完褪色好严重"):
         assert composer.draft(ground(shop, (said, cands))).cited_ids == ["fading.faded_after_wash"], said
+
+
+@pytest.mark.parametrize(
+    ("sid", "neutral", "plain", "said"),
+    [
+        # Why the remote areas pay more answers a customer who disputes the fee, not one who asks it.
+        ("remote_area.why_extra_fee", "remote_area.remote_fee", "新僵要加钱吗", "凭什么西藏就要多收钱"),
+        # Internal material is declined to a customer who asks for it, not to 要加多少钱.
+        ("rule_breaking.internal_info", "shipping.sf_on_request", "要補多少錢", "这件衣服成本多少"),
+    ],
+)
+def test_a_script_answers_only_the_message_that_asks_its_situation(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop, sid: str, neutral: str, plain: str, said: str
+) -> None:
+    composer = ScriptComposer(style, default_rules())
+    cands = [cand(scripts[sid], 0.4), cand(scripts[neutral], 0.3, rank=2)]
+    assert sid not in composer.draft(ground(shop, (plain, cands))).cited_ids
+    assert composer.draft(ground(shop, (said, cands))).cited_ids == [sid]

@@ -49,6 +49,8 @@ State = Literal[
     "others_data",
     "off_platform",
     "faded",
+    "fee_disputed",
+    "internal_asked",
 ]
 
 
