@@ -485,3 +485,17 @@ def test_a_script_answers_only_the_message_that_asks_its_situation(
     cands = [cand(scripts[sid], 0.4), cand(scripts[neutral], 0.3, rank=2)]
     assert sid not in composer.draft(ground(shop, (plain, cands))).cited_ids
     assert composer.draft(ground(shop, (said, cands))).cited_ids == [sid]
+
+
+def test_the_order_number_is_asked_for_once(style: ComposerStyle) -> None:
+    """Two answers that each ask for the order number: the second loses the words that ask it
+    again, or goes when asking it was all it said."""
+    text = compose(
+        ["亲，非常抱歉，请发订单号和破损照片，可补发、换货或退款。", "您好，请把情况和订单号告诉我，我认真处理。"],
+        style,
+    )
+    assert text.count("订单号") == 1 and "请把情况告诉我" in text, text
+    again = compose(["亲，请把订单号发我，我马上查看发货进度。", "好的亲，请发订单号，这就联系申通催件。"], style)
+    assert again.count("订单号") == 1 and "这就联系申通催件" in again, again
+    once = compose(["您好，请把情况和订单号告诉我，我认真处理。"], style)
+    assert "订单号" in once  # asked once, it stays

@@ -64,6 +64,18 @@ class Topic(BaseModel):
     avoid: list[str] = Field(default_factory=list)
 
 
+class AskOnce(BaseModel):
+    """What a draft asks the customer for once (订单号): once a clause has asked it, later clauses
+    lose the words that ask it again (请把情况和订单号告诉我 -> 请把情况告诉我), and a clause that
+    only asks it again (请发订单号) goes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    word: str = Field(min_length=1)
+    drop: list[str] = Field(default_factory=list)
+    alone: list[str] = Field(default_factory=list)
+
+
 class AfterCutoff(BaseModel):
     """The answer of a ship-time script to a customer who paid after the shop's cutoff and asks
     whether it ships today (下午4点付的款今天能发吗): a decline, not the rule (which reads as yes)."""
@@ -144,6 +156,7 @@ class ComposerStyle(BaseModel):
     # answers in the draft, which then goes to review: the agent edits rather than writes.
     use_threshold: float = Field(default=1.0, ge=0, le=1)
     after_cutoff: AfterCutoff | None = None
+    ask_once: list[AskOnce] = Field(default_factory=list)
 
 
 def load_style(corpus_dir: Path) -> ComposerStyle:

@@ -46,6 +46,7 @@ def compose(
     pieces: list[Piece] = []
     said: list[str] = []
     numbers: set[str] = set()  # the numbers the draft has stated
+    asked_for: set[str] = set()  # what the draft has asked the customer for (ask_once)
     apologised = False
     for n, reply in enumerate(replies):
         body = strip_prefix(reply.strip(), style.openers)
@@ -83,7 +84,12 @@ def compose(
                 if not key or _repeats(key, sentence, said, before, numbers, style):
                     lost_first = lost_first or not kept
                     continue
+                clause = _asked_again(clause, asked_for, style)  # after the repeat test, on what it said
+                key = content(clause)
+                if not key:
+                    continue
                 kept.append(clause)
+                asked_for.update(rule.word for rule in style.ask_once if rule.word in clause)
                 said.append(key)
                 numbers.update(_NUMBER.findall(key))
             if lost_first and len("".join(said[before:])) < style.repeat_min_run:
@@ -101,6 +107,18 @@ def compose(
     if closing and not says_again(content(style.close_with), said, style.repeat_min_run):
         text += style.close_with
     return text
+
+
+def _asked_again(clause: str, asked_for: set[str], style: ComposerStyle) -> str:
+    """``clause`` without what it asks again (ask_once); empty when that was all it said."""
+    for rule in style.ask_once:
+        if rule.word not in asked_for or rule.word not in clause:
+            continue
+        if content(clause) in {content(a) for a in rule.alone}:
+            return ""
+        for words in rule.drop:
+            clause = clause.replace(words, "")
+    return clause
 
 
 def _referred(clause: str, said: list[str], values: dict[str, str], style: ComposerStyle) -> str:
