@@ -499,3 +499,16 @@ def test_the_order_number_is_asked_for_once(style: ComposerStyle) -> None:
     assert again.count("订单号") == 1 and "这就联系申通催件" in again, again
     once = compose(["您好，请把情况和订单号告诉我，我认真处理。"], style)
     assert "订单号" in once  # asked once, it stays
+
+
+def test_a_colour_question_asked_before_buying_sets_no_complaint_topic(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    """这件会掉色吗 then 那要怎么洗 asks how to wash, not how to complain about fading; after
+    洗了就掉色了 the earlier turn does set the quality topic."""
+    composer = ScriptComposer(style, default_rules())
+    cands = [cand(scripts["fading.faded_after_wash"], 0.4), cand(scripts["fading.wash_care"], 0.3, rank=2)]
+    asked = [Turn(role="customer", text="这件会掉色吗"), Turn(role="agent", text="亲，色牢度符合国标四级。")]
+    assert composer.draft(ground(shop, ("那要怎么洗", cands), turns=asked)).cited_ids == ["fading.wash_care"]
+    happened = [Turn(role="customer", text="洗了就掉色了"), Turn(role="agent", text="亲，非常抱歉。")]
+    assert composer.draft(ground(shop, ("那怎么办", cands), turns=happened)).cited_ids == ["fading.faded_after_wash"]

@@ -151,6 +151,13 @@ def test_console_script_prints_no_traceback_on_a_broken_corpus(corpus_dir: Path)
             "openers: []\nopen_with: x\nhandoff: y\nmin_coverage: 2\nmin_shared_run: 3\n",
             "min_coverage",
         ),
+        (
+            "composer.yaml",
+            "openers: []\nopen_with: x\nhandoff: y\nmin_coverage: 0.3\nmin_shared_run: 3\n"
+            "state_cues: {paid: ['付(']}\n",
+            "not a regular expression",
+        ),
+        ("context.yaml", "unread: ['(\\d']\n", "not a regular expression"),
         ("context.yaml", "followup_cue: [那]\n", "followup_cue"),
         ("retrieval/split.yaml", "marks: '？'\nquestion_pattern: '(\\w'\n", "question_pattern"),
     ],

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.config import BACKENDS_DEFAULT
 from agent.corpus import fill
@@ -158,6 +158,18 @@ class ComposerStyle(BaseModel):
     after_cutoff: AfterCutoff | None = None
     ask_once: list[AskOnce] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> ComposerStyle:
+        """Every regular expression it holds compiles (state cues, topic cues, claims, after_cutoff)."""
+        late = self.after_cutoff
+        groups = [*self.state_cues.values(), *(t.cues for t in self.topics), self.claims]
+        for pattern in [p for g in groups for p in g] + ([*late.today, *late.paying] if late else []):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
+        return self
+
 
 def load_style(corpus_dir: Path) -> ComposerStyle:
     return load(corpus_dir / "composer.yaml", ComposerStyle)
@@ -286,7 +298,7 @@ def _topic_scripts(grounding: Grounding, style: ComposerStyle) -> tuple[set[str]
     prefer: set[str] = set()
     avoid: set[str] = set()
     for topic in style.topics:
-        if earlier and any(cue in earlier for cue in topic.cues):
+        if earlier and any(re.search(cue, earlier) for cue in topic.cues):
             prefer.update(topic.prefer)
             avoid.update(topic.avoid)
     return prefer, avoid
@@ -322,7 +334,11 @@ def choose(grounding: Grounding, style: ComposerStyle) -> tuple[list[Candidate],
     prefer, avoid = _topic_scripts(grounding, style)
     for question in grounding.questions:
         best, sure = None, False
-        preferred = [c for c in question.candidates if c.script.id in prefer]
+        preferred = [
+            c
+            for c in question.candidates
+            if c.script.id in prefer and not set(style.asserts.get(c.script.id, ())) - states
+        ]
         if preferred:
             best, sure = preferred[0], True
         followon = previous_sure and len(content(question.text)) <= style.followon_chars
