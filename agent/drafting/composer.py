@@ -245,11 +245,11 @@ class ScriptComposer:
         values = grounding.values()
         known = grounding.order is not None
         replies = [_answer(c.script, n, len(answers), style, values, known) for n, c in enumerate(answers)]
-        late = style.after_cutoff
-        too_late = late is not None and late.applies(grounding.message, values.get("cutoff_time"))
-        if late is not None and too_late:
-            replies = [late.reply if c.script.id in late.scripts else r for c, r in zip(answers, replies, strict=True)]
+        late, too_late = style.after_cutoff, False
+        if late is not None and late.applies(grounding.message, values.get("cutoff_time")):
+            # A ship-time answer to someone who paid after the cutoff and asks about today: the decline.
             too_late = any(c.script.id in late.scripts for c in answers)
+            replies = [late.reply if c.script.id in late.scripts else r for c, r in zip(answers, replies, strict=True)]
         asked = [asked_by.get(c.script.id, "") for c in answers]
         lead = "".join(fill(strip_prefix(c.script.brief or c.script.reply, style.openers), values) for c in leads)
         text = compose(replies, style, closing=_closes(chosen, style), questions=asked, values=values, lead=lead)
