@@ -476,6 +476,8 @@ def test_faded_in_the_wash_answers_only_a_message_that_says_the_colour_ran(
         ("remote_area.why_extra_fee", "remote_area.remote_fee", "新僵要加钱吗", "凭什么西藏就要多收钱"),
         # Internal material is declined to a customer who asks for it, not to 要加多少钱.
         ("rule_breaking.internal_info", "shipping.sf_on_request", "要補多少錢", "这件衣服成本多少"),
+        # Cut tags or worn clothes are declined to a customer who says so, not to 退货要留吊牌吗.
+        ("returns.tags_removed", "returns.how_to_return", "退货要留吊牌吗", "吊牌剪了还能退吗"),
     ],
 )
 def test_a_script_answers_only_the_message_that_asks_its_situation(

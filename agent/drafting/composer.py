@@ -51,6 +51,7 @@ State = Literal[
     "faded",
     "fee_disputed",
     "internal_asked",
+    "tags_off",
 ]
 
 
