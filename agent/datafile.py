@@ -17,7 +17,28 @@ from pydantic import BaseModel, ValidationError
 from agent.errors import CorpusError
 
 M = TypeVar("M", bound=BaseModel)
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~10x faster
+_BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: ~10x faster
+
+
+class StrictLoader(_BASE):  # type: ignore[misc]
+    """The safe loader, refusing a mapping that names a key twice: YAML keeps the last one
+    silently, so an entry a supervisor added above an older one of the same name was lost."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the base constructor reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_LOADER: Any = StrictLoader
 
 
 def read_yaml(path: Path) -> Any:

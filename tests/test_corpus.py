@@ -187,3 +187,18 @@ def test_with_order_words_may_name_the_orders_values_and_nothing_unknown(corpus_
     workspace, problems = validate_workspace(Settings(corpus_dir=corpus_dir))
     assert workspace is None
     assert any("with_order.reply" in p and "{parcel_code}" in p for p in problems), problems
+
+
+def test_a_key_said_twice_in_a_data_file_is_refused_with_its_line(
+    corpus_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """YAML keeps the last of two equal keys silently: an entry a supervisor added above an
+    older one of the same name would be lost without a word."""
+    (corpus_dir / "composer.yaml").write_text(
+        "openers: []\nopen_with: x\nhandoff: y\nmin_coverage: 0.3\nmin_shared_run: 3\n"
+        "asserts:\n  payment.paid_thanks: [paid]\n  payment.paid_thanks: [delivered]\n",
+        encoding="utf-8",
+    )
+    code, _, err = run_cli(capsys, "corpus", "validate")
+    assert code == 1
+    assert "composer.yaml:8" in err and "duplicate key 'payment.paid_thanks'" in err, err

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from agent.datafile import StrictLoader
 from agent.errors import CorpusError
 from agent.guardrails.compiled import Entry, FixTable, Intent, RuleSet
 from agent.guardrails.compiler import Compiler, trie_pattern
@@ -54,9 +55,8 @@ __all__ = [
 
 
 def _read(path: Path) -> Any:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 5x faster
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)  # no key said twice
     except FileNotFoundError:
         raise CorpusError(say("missing_file", path=path)) from None
     except OSError as exc:
