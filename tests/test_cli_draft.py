@@ -191,7 +191,9 @@ def test_the_earlier_turn_changes_what_a_follow_up_retrieves(
     assert hits[0] == "shipping.sf_on_request"  # retrieved first with the earlier turn, not without it
     assert hits_alone[0] != "shipping.sf_on_request"
     assert "shipping.sf_on_request" in [c["id"] for c in with_turn["citations"]], with_turn
-    assert "shipping.sf_on_request" not in [c["id"] for c in alone["citations"]], alone
+    # Alone, 那要补多少 names no topic: whatever the draft guesses (the scripts first retrieved for it
+    # assert situations the message does not establish), it goes to the agent for review.
+    assert alone["status"] == "needs_review", alone
 
 
 def test_earlier_turns_are_bounded_like_the_message() -> None:
