@@ -478,6 +478,9 @@ def test_faded_in_the_wash_answers_only_a_message_that_says_the_colour_ran(
         ("rule_breaking.internal_info", "shipping.sf_on_request", "要補多少錢", "这件衣服成本多少"),
         # Cut tags or worn clothes are declined to a customer who says so, not to 退货要留吊牌吗.
         ("returns.tags_removed", "returns.how_to_return", "退货要留吊牌吗", "吊牌剪了还能退吗"),
+        # The regular-customer and round-down declines need a regular customer and a round-down asked.
+        ("bargaining.regular_customer", "bargaining.ask_discount", "有优惠没", "老顾客有优惠吗"),
+        ("bargaining.round_down", "bargaining.too_expensive", "还是有点贵", "抹个零吧"),
     ],
 )
 def test_a_script_answers_only_the_message_that_asks_its_situation(

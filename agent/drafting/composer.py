@@ -52,6 +52,8 @@ State = Literal[
     "fee_disputed",
     "internal_asked",
     "tags_off",
+    "regular",
+    "round_down",
 ]
 
 
