@@ -54,6 +54,8 @@ State = Literal[
     "tags_off",
     "regular",
     "round_down",
+    "refund_refused",
+    "charged_twice",
 ]
 
 
