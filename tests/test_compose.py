@@ -484,6 +484,7 @@ def test_faded_in_the_wash_answers_only_a_message_that_says_the_colour_ran(
         # A refused refund and a double charge are answered when the customer says so, not to 我要退款.
         ("refund.refund_rejected", "refund.refund_progress", "我要退款 马上", "退款被驳回了"),
         ("refund.double_shipment", "refund.refund_progress", "订单号在上面 怎么处理", "重拍后两单都扣钱了"),
+        ("complaint.bad_review_threat", "farewell.thanks_bye", "唔該晒！", "不解决我就给差评"),
     ],
 )
 def test_a_script_answers_only_the_message_that_asks_its_situation(

@@ -56,6 +56,7 @@ State = Literal[
     "round_down",
     "refund_refused",
     "charged_twice",
+    "review_threat",
 ]
 
 
