@@ -139,7 +139,10 @@ def test_validate_names_the_file_and_field_of_a_broken_shop_or_prompt(
     root = workspace_copy(tmp_path / "ws")
     if broken == "shop-field":
         shop = root / "corpus" / "shops" / "tmall_flagship.yaml"
-        shop.write_text(shop.read_text(encoding="utf-8") + "platform: [天猫]\n", encoding="utf-8")
+        text = shop.read_text(encoding="utf-8")
+        assert "\nplatform: 天猫\n" in text
+        # A wrong value, not a second key (which the loader refuses as such, with its line).
+        shop.write_text(text.replace("\nplatform: 天猫\n", "\nplatform: [天猫]\n"), encoding="utf-8")
     elif broken == "prompt-missing":
         (root / "prompts" / "revise.v1.yaml").unlink()
     else:
