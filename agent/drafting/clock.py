@@ -3,12 +3,15 @@
 Read only where it is unambiguous: a 24-hour clock (16点, 16:30), a time of day said with it
 (下午, 晚上, 中午 ...), or 1 to 6 o'clock with none (a shop's customers pay at 4 in the
 afternoon, not at 4 in the morning). 7 to 12 o'clock said alone (8点) is morning or evening,
-and is not read.
+and is not read. :class:`AfterCutoff` (composer.yaml's ``after_cutoff``) uses it to decline
+same-day shipping to a payment after the shop's cutoff.
 """
 
 from __future__ import annotations
 
 import re
+
+from pydantic import BaseModel, ConfigDict, Field
 
 _NUMERALS = {"零": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 # Times of day after noon: an hour under 12 said with one is in the afternoon or evening.
@@ -67,3 +70,24 @@ def hour_of(clock: str) -> float | None:
     """``"15:00"`` as 15.0 (a shop's cutoff time)."""
     match = re.fullmatch(r"\s*(\d{1,2})[:：](\d{2})\s*", clock)
     return None if match is None else int(match.group(1)) + int(match.group(2)) / 60
+
+
+class AfterCutoff(BaseModel):
+    """The answer of a ship-time script to a customer who paid after the shop's cutoff and asks
+    whether it ships today (下午4点付的款今天能发吗): a decline, not the rule (which reads as yes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scripts: list[str] = Field(min_length=1)
+    reply: str = Field(min_length=1)
+    # The message asks about today; a paying word follows the time it states (下午4点付的款).
+    today: list[str] = Field(min_length=1)
+    paying: list[str] = Field(min_length=1)
+
+    def applies(self, message: str, cutoff: str | None) -> bool:
+        """Whether ``message`` asks about today and states a payment time after ``cutoff`` (15:00)."""
+        limit = hour_of(cutoff) if cutoff else None
+        if limit is None or re.search("|".join(self.today), message) is None:
+            return False
+        hour = paid_at(message, re.compile("|".join(self.paying)))
+        return hour is not None and hour > limit

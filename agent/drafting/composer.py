@@ -24,7 +24,7 @@ from agent.config import BACKENDS_DEFAULT
 from agent.corpus import fill
 from agent.datafile import load
 from agent.drafting.base import Candidate, Grounding, Proposal
-from agent.drafting.clock import hour_of, paid_at
+from agent.drafting.clock import AfterCutoff
 from agent.drafting.fit import FitModel, fit_probability, question_key
 from agent.drafting.sentences import content, strip_prefix
 from agent.drafting.writing import compose
@@ -80,27 +80,6 @@ class AskOnce(BaseModel):
     word: str = Field(min_length=1)
     drop: list[str] = Field(default_factory=list)
     alone: list[str] = Field(default_factory=list)
-
-
-class AfterCutoff(BaseModel):
-    """The answer of a ship-time script to a customer who paid after the shop's cutoff and asks
-    whether it ships today (下午4点付的款今天能发吗): a decline, not the rule (which reads as yes)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    scripts: list[str] = Field(min_length=1)
-    reply: str = Field(min_length=1)
-    # The message asks about today; a paying word follows the time it states (下午4点付的款).
-    today: list[str] = Field(min_length=1)
-    paying: list[str] = Field(min_length=1)
-
-    def applies(self, message: str, cutoff: str | None) -> bool:
-        """Whether ``message`` asks about today and states a payment time after ``cutoff`` (15:00)."""
-        limit = hour_of(cutoff) if cutoff else None
-        if limit is None or re.search("|".join(self.today), message) is None:
-            return False
-        hour = paid_at(message, re.compile("|".join(self.paying)))
-        return hour is not None and hour > limit
 
 
 class ComposerStyle(BaseModel):
