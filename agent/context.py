@@ -8,6 +8,7 @@ from typing import get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agent.datafile import regex_problem
 from agent.text import normalize_query
 from agent.types import Order, Platform, Script, Turn
 
@@ -26,11 +27,9 @@ class ContextRules(BaseModel):
     @field_validator("unread")
     @classmethod
     def _compiles(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {pattern!r}: {exc}") from None
+        problem = regex_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 

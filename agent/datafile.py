@@ -6,7 +6,8 @@ or the field (a value the model refuses).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +40,16 @@ class StrictLoader(_BASE):  # type: ignore[misc]
 
 
 _LOADER: Any = StrictLoader
+
+
+def regex_problem(patterns: Iterable[str]) -> str | None:
+    """The first of ``patterns`` that is no regular expression, said for a validator; None if all compile."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            return f"{pattern!r} is not a regular expression ({exc})"
+    return None
 
 
 def read_yaml(path: Path) -> Any:

@@ -202,3 +202,16 @@ def test_a_key_said_twice_in_a_data_file_is_refused_with_its_line(
     code, _, err = run_cli(capsys, "corpus", "validate")
     assert code == 1
     assert "composer.yaml:8" in err and "duplicate key 'payment.paid_thanks'" in err, err
+
+
+def test_with_order_words_that_decline_are_checked_as_a_decline(corpus_dir: Path) -> None:
+    """A with_order variant that declines must open with the apology like any declining reply."""
+    declining = GOOD.replace(
+        "    source:",
+        "    with_order:\n      reply: 您这单{order_amount}，还差{gift_shortfall}才送小礼品。\n"
+        "      declines: true\n    source:",
+    )
+    (corpus_dir / "scripts" / "greeting.yaml").write_text(declining, encoding="utf-8")
+    workspace, problems = validate_workspace(Settings(corpus_dir=corpus_dir))
+    assert workspace is None
+    assert any("with_order.reply" in p and "refusal_without_apology" in p for p in problems), problems

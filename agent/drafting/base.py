@@ -39,20 +39,18 @@ class Question:
 
 
 def order_values(order: Order | None) -> dict[str, str]:
-    """The order's values a script may name: ``{order_courier}``, ``{tracking_no}``, ``{order_region}``,
-    ``{order_amount}`` (those the order holds)."""
+    """The order's values a script may name, those the order holds (``{gift_shortfall}`` is added
+    by :meth:`Grounding.values`)."""
     if order is None:
         return {}
-    values = {
-        "order_courier": order.courier,
-        "tracking_no": order.tracking_no,
-        "order_region": order.region,
-        "order_amount": f"{order.amount:g}元" if order.amount is not None else None,
-    }
-    return {k: v for k, v in values.items() if v}
+    amount = f"{order.amount:g}元" if order.amount is not None else None
+    held = (order.courier, order.tracking_no, order.region, amount)
+    return {name: value for name, value in zip(_ORDER_FIELDS, held, strict=True) if value}
 
 
-ORDER_VARIABLES = frozenset({"order_courier", "tracking_no", "order_region", "order_amount", "gift_shortfall"})
+_ORDER_FIELDS = ("order_courier", "tracking_no", "order_region", "order_amount")
+# Every variable the order fills (a script's with_order words may name them).
+ORDER_VARIABLES = frozenset((*_ORDER_FIELDS, "gift_shortfall"))
 
 
 def _amount(text: str) -> float | None:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.config import BACKENDS_DEFAULT
 from agent.corpus import fill
-from agent.datafile import load
+from agent.datafile import load, regex_problem
 from agent.drafting.base import Candidate, Grounding, Proposal
 from agent.drafting.clock import AfterCutoff
 from agent.drafting.fit import FitModel, fit_probability, question_key
@@ -148,11 +148,9 @@ class ComposerStyle(BaseModel):
         """Every regular expression it holds compiles (state cues, topic cues, claims, after_cutoff)."""
         late = self.after_cutoff
         groups = [*self.state_cues.values(), *(t.cues for t in self.topics), self.claims]
-        for pattern in [p for g in groups for p in g] + ([*late.today, *late.paying] if late else []):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
+        problem = regex_problem([p for g in groups for p in g] + ([*late.today, *late.paying] if late else []))
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 

@@ -58,12 +58,11 @@ def features(draft: str, query: str, chars: int, max_run: int) -> Counter[str]:
 def opener_of(tone_rules: Path) -> tuple[re.Pattern[str], int]:
     """The refusal opener (greetings, then the apology) and ``max_run``, compiled as the guardrail
     compiles them from ``tone_rules`` (the model file it names is not read: it may not exist yet)."""
-    import yaml
-
+    from agent.datafile import read_yaml
     from agent.guardrails.compiler import Compiler
     from agent.guardrails.spec import ToneRulesSpec
 
-    spec = ToneRulesSpec.model_validate(yaml.safe_load(tone_rules.read_text(encoding="utf-8")))
+    spec = ToneRulesSpec.model_validate(read_yaml(tone_rules))
     return Compiler(tone_rules, spec).openers(spec.refusal)[0], spec.max_run
 
 

@@ -18,15 +18,17 @@ from agent.types import Script
 from agent.workspace.snapshot import Workspace
 
 
-def _texts(script: Script) -> Iterator[tuple[str, str, frozenset[str]]]:
-    """(field, text, the order variables it may name) of each text a script says."""
-    yield "reply", script.reply, frozenset()
+def _texts(script: Script) -> Iterator[tuple[str, str, frozenset[str], bool]]:
+    """(field, text, the order variables it may name, whether it declines) of each text a script says."""
+    yield "reply", script.reply, frozenset(), script.declines
     if script.phrase:
-        yield "phrase", script.phrase, frozenset()
-    if script.with_order is not None:
-        yield "with_order.reply", script.with_order.reply, ORDER_VARIABLES
-        if script.with_order.brief:
-            yield "with_order.brief", script.with_order.brief, ORDER_VARIABLES
+        yield "phrase", script.phrase, frozenset(), script.declines
+    variant = script.with_order
+    if variant is not None:
+        declines = script.declines or variant.declines  # as the composer reads it
+        yield "with_order.reply", variant.reply, ORDER_VARIABLES, declines
+        if variant.brief:
+            yield "with_order.brief", variant.brief, ORDER_VARIABLES, declines
 
 
 def variable_problems(ws: Workspace) -> Iterator[str]:
@@ -35,7 +37,7 @@ def variable_problems(ws: Workspace) -> Iterator[str]:
     corpus = ws.corpus
     for name, shop in sorted(ws.shops.items()):
         for script in corpus.scripts:
-            for field_name, text, order_vars in _texts(script):
+            for field_name, text, order_vars, _ in _texts(script):
                 for var in sorted(variables(text) - shop.vars.keys() - order_vars):
                     yield (
                         f"{corpus.files[script.id]}: script {script.id}: field {field_name}: "
@@ -49,8 +51,8 @@ def tone_problems(ws: Workspace) -> Iterator[str]:
     """The corpus passes its own guardrail: each reply and phrase, default shop's values filled."""
     values = ws.shop("default").vars
     for script in ws.corpus.scripts:
-        for field_name, text, _ in _texts(script):
-            verdict = check(fill(text, values), declared_refusal=script.declines, rules=ws.tone)
+        for field_name, text, _, declines in _texts(script):
+            verdict = check(fill(text, values), declared_refusal=declines, rules=ws.tone)
             for f in verdict.findings:
                 yield (
                     f"{ws.corpus.files[script.id]}: script {script.id}: field {field_name}: "
