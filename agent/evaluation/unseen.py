@@ -37,6 +37,7 @@ WRITERS = {
     "drafting_I.jsonl": "I",
     "drafting_J.jsonl": "J",
     "drafting_K.jsonl": "K",
+    "drafting_L.jsonl": "L",
 }
 
 
