@@ -115,6 +115,24 @@ def test_must_include_reads_chinese_numerals_and_full_width(draft: str, fact: st
     assert must_include(draft, [fact]).value == 1.0
 
 
+@pytest.mark.parametrize(
+    ("draft", "fact"),
+    [
+        ("15:00前付款当天发出", "15点"),
+        ("15点前付款当天发出", "15:00前"),
+        ("下午三点前付款的当天发", "15点"),
+        ("十五点以后付款的按顺序发", "15:00"),
+    ],
+)
+def test_must_include_reads_an_hour_written_any_way(draft: str, fact: str) -> None:
+    assert must_include(draft, [fact]).value == 1.0
+
+
+def test_an_hour_is_not_found_in_another_number() -> None:
+    assert must_include("5点前付款当天发，运费150元", ["15点"]).value == 0.0
+    assert must_not("下午5点前发出", ["17点"]).value == 0.0  # the forbidden hour, however written
+
+
 def test_must_include_matches_traditional_both_ways() -> None:
     assert must_include("可以改寄順豐，運費另補15元", ["顺丰", "运费"]).value == 1.0
     assert must_include("可以改寄顺丰，运费另补15元", ["順豐", "運費"]).value == 1.0

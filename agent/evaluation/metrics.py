@@ -19,6 +19,7 @@ expected); summaries leave those out.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,12 +68,34 @@ def embedding_cosine(
 # --- facts ---------------------------------------------------------------------------------
 
 
+# A time of day said on the hour: 15点, 15:00, 15时, 15点钟, 下午3点 name the same fact.
+_CLOCK = re.compile(r"(上午|中午|下午|晚上)?(\d{1,2})(?:点钟|点|时|:00)(?![\d:])")
+
+
+def _clock_forms(needle: str) -> list[str]:
+    """``needle`` and, when it names an hour, the same phrase with the hour written each other way."""
+    found = _CLOCK.search(needle)
+    if found is None:
+        return [needle]
+    hour = int(found[2]) + (12 if found[1] in ("下午", "晚上") and int(found[2]) < 12 else 0)
+    if hour > 24:
+        return [needle]
+    forms = [f"{hour}点", f"{hour}:00", f"{hour}时", f"{hour}点钟"]
+    if 12 < hour < 24:
+        forms += [f"下午{hour - 12}点", f"下午{hour - 12}:00", f"晚上{hour - 12}点"]
+    head, tail = needle[: found.start()], needle[found.end() :]
+    return [needle, *(head + form + tail for form in forms)]
+
+
 def _find(form: Normalized, phrase: str) -> tuple[int, int] | None:
     needle = fact_form(phrase).text
     if not needle:
         return None
-    at = form.text.find(needle)
-    return None if at < 0 else form.span(at, at + len(needle))
+    for variant in _clock_forms(needle):
+        at = form.text.find(variant)
+        if at >= 0:
+            return form.span(at, at + len(variant))
+    return None
 
 
 def missing_facts(text: str, facts: Sequence[str]) -> list[str]:
