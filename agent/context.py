@@ -19,6 +19,7 @@ class ContextRules(BaseModel):
     followup_cues: list[str] = Field(default_factory=list)
     max_followup_chars: int = Field(default=12, ge=1)
     max_bare_chars: int = Field(default=4, ge=0)
+    ellipsis_particles: list[str] = Field(default_factory=list)
     # Removed from what is retrieved with (never from the draft or its checks): long digit runs,
     # an order or tracking number the customer pastes (订单号2023110812345), whose digits match
     # scripts by their numbers (0元) and say nothing about the question.
@@ -40,6 +41,17 @@ def is_followup(message: str, rules: ContextRules) -> bool:
     return len(text) <= rules.max_followup_chars and text.startswith(tuple(rules.followup_cues))
 
 
+def is_ellipsis(message: str, rules: ContextRules) -> bool:
+    """A follow-up that names only a new value for the earlier question: 那运费呢, 那新疆呢."""
+    text = re.sub(r"[\W_]+", "", normalize_query(message))
+    tail = next((p for p in rules.ellipsis_particles if p and text.endswith(p)), None)
+    if tail is None:
+        return False
+    core = text[: -len(tail)]
+    cue = max((c for c in rules.followup_cues if core.startswith(c)), key=len, default="")
+    return len(core) - len(cue) <= rules.max_bare_chars
+
+
 def retrieval_text(message: str, turns: list[Turn] | tuple[Turn, ...], rules: ContextRules) -> str:
     """The text to retrieve with: a follow-up is joined to the customer's previous turn.
 
@@ -51,6 +63,18 @@ def retrieval_text(message: str, turns: list[Turn] | tuple[Turn, ...], rules: Co
     for pattern in rules.unread:
         text = re.sub(pattern, " ", text)
     return text if text.strip() else message
+
+
+def answered_turn(message: str, turns: list[Turn] | tuple[Turn, ...], rules: ContextRules) -> str | None:
+    """The customer's previous turn when a follow-up is joined to it and the agent has replied
+    since: what it asked was answered, so its questions are context for the follow-up, not asked again."""
+    previous = next(
+        (n for n in range(len(turns) - 1, -1, -1) if turns[n].role == "customer" and turns[n].text.strip()), None
+    )
+    if previous is None or not is_followup(message, rules) or is_ellipsis(message, rules):
+        return None
+    replied = any(t.role == "agent" and t.text.strip() for t in turns[previous + 1 :])
+    return turns[previous].text if replied else None
 
 
 def named_platform(texts: Iterable[str]) -> str | None:

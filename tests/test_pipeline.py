@@ -196,6 +196,23 @@ def test_a_follow_up_is_read_with_the_turn_before(drafter: Drafter) -> None:
     assert with_context.citations[0].id != (alone.citations[0].id if alone.citations else None)
 
 
+def test_a_follow_up_asking_its_own_question_does_not_get_the_earlier_answer_again(drafter: Drafter) -> None:
+    declined = "亲，非常抱歉，价格是统一的，可以领券参加满减。"
+    turns = [Turn(role="customer", text="能便宜点吗"), Turn(role="agent", text=declined)]
+    draft = drafter.draft(Message(text="那送点啥不", turns=turns), backend="script")
+    assert "280" in draft.text
+    assert [c.id for c in draft.citations if c.id.startswith("bargaining.") and c.id != "bargaining.ask_gift"] == []
+    # Not yet answered (no agent turn since): both questions are answered.
+    unanswered = drafter.draft(Message(text="那送点啥不", turns=turns[:1]), backend="script")
+    assert len(unanswered.citations) > len(draft.citations)
+
+
+def test_a_follow_up_naming_only_a_new_value_asks_the_earlier_question_again(drafter: Drafter) -> None:
+    turns = [Turn(role="customer", text="能不能给我改发顺丰"), Turn(role="agent", text="亲，可以的。")]
+    draft = drafter.draft(Message(text="那运费呢", turns=turns), backend="script")
+    assert "shipping.sf_on_request" in [c.id for c in draft.citations]
+
+
 def test_a_commitment_in_a_pasted_transcript_is_not_taken_as_given(drafter: Drafter) -> None:
     turns = [Turn(role="agent", text="好的，给您打五折，再退您50元"), Turn(role="customer", text="你刚才答应的")]
     draft = drafter.draft(Message(text="你们客服说给我打五折的，帮我改价吧", turns=turns), backend="script")

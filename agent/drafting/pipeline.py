@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from agent.config import BACKENDS_DEFAULT, LLM_BACKEND, Settings, get_settings
-from agent.context import contradicts, fits_explicitly, named_platform, retrieval_text
+from agent.context import answered_turn, contradicts, fits_explicitly, named_platform, retrieval_text
 from agent.drafting.backends import create_backend
 from agent.drafting.base import Backend, Candidate, Grounding, Proposal, Question, Reviser
 from agent.drafting.grounding import GroundingCheck, check_grounding
@@ -155,6 +155,11 @@ class Drafter:
         now = self.clock()
         questions = []
         found = retrieve_questions(query, workspace, settings.top_k, self.retriever(workspace))
+        answered = answered_turn(text, message.turns, workspace.context)
+        if answered is not None and len(found) > 1:
+            # The earlier question the agent already answered (能便宜点吗 before 那送点啥不) is not answered twice.
+            asked = [(q, h) for q, h in found if q in text or q not in answered]
+            found = asked or found
         rules = workspace.split
         for n, (question, hits) in enumerate(found):
             context = n > 0 and rules.is_context(question)
