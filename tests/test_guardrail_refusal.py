@@ -34,7 +34,8 @@ def test_the_reply_is_read_against_the_question(probe: dict[str, Any], rules: Ru
     verdict = check(probe["draft"], rules=rules, query=probe["query"])
     assert verdict.is_refusal is probe["is_refusal"], probe["note"]
     flagged = any(f.rule == "refusal_without_apology" for f in verdict.findings)
-    assert flagged is (probe["is_refusal"] and not probe["draft"].startswith("非常抱歉"))
+    opens = probe.get("opens_with_apology", probe["draft"].startswith("非常抱歉"))
+    assert flagged is (probe["is_refusal"] and not opens)
 
 
 def test_without_the_question_a_clean_answer_is_no_refusal(rules: RuleSet) -> None:

@@ -236,8 +236,11 @@ class Compiler:
         apology = self.word("refusal.apology", refusal.apology) or refusal.apology
         weak = self.words("refusal.weak_openers", refusal.weak_openers)
         weak_alt = "|".join(re.escape(w) for w in sorted(weak, key=len, reverse=True)) or "(?!)"
+        # Matching keeps a doubled character (亲亲 is a pet name), so a doubled one in the apology
+        # (非非常抱歉, a slip of the keys) still opens with it.
+        doubled = "".join(f"{re.escape(ch)}{{1,2}}" for ch in apology)
         return (
-            re.compile(prefix + re.escape(apology)),
+            re.compile(prefix + doubled),
             re.compile(prefix),
             re.compile(f"{prefix}({weak_alt})"),
         )
