@@ -20,6 +20,9 @@ class ContextRules(BaseModel):
     max_followup_chars: int = Field(default=12, ge=1)
     max_bare_chars: int = Field(default=4, ge=0)
     ellipsis_particles: list[str] = Field(default_factory=list)
+    # Latin shorthand and pinyin customers type for words (yf 运费, wl 物流, tuihuo 退货), read as
+    # the words for retrieval; matched as whole Latin tokens, case folded.
+    shorthand: dict[str, str] = Field(default_factory=dict)
     # Removed from what is retrieved with (never from the draft or its checks): long digit runs,
     # an order or tracking number the customer pastes (订单号2023110812345), whose digits match
     # scripts by their numbers (0元) and say nothing about the question.
@@ -32,6 +35,19 @@ class ContextRules(BaseModel):
         if problem is not None:
             raise ValueError(problem)
         return value
+
+
+_LATIN = re.compile(r"(?<![A-Za-z])[A-Za-z]+(?:\s+[A-Za-z]+)*(?![A-Za-z])")
+
+
+def _read_shorthand(run: str, table: dict[str, str]) -> str:
+    """Latin tokens as the words they stand for; a run of them all listed (xizang neng fa ma)
+    reads as one phrase (西藏能发吗), else each listed token is replaced where it stands."""
+    tokens = run.split()
+    words = [table.get(token.lower()) for token in tokens]
+    if all(words):
+        return "".join(w for w in words if w)
+    return " ".join(w or token for w, token in zip(words, tokens, strict=True))
 
 
 def is_followup(message: str, rules: ContextRules) -> bool:
@@ -62,6 +78,8 @@ def retrieval_text(message: str, turns: list[Turn] | tuple[Turn, ...], rules: Co
     text = f"{previous} {message}" if previous and is_followup(message, rules) else message
     for pattern in rules.unread:
         text = re.sub(pattern, " ", text)
+    if rules.shorthand:
+        text = _LATIN.sub(lambda m: _read_shorthand(m.group(), rules.shorthand), text)
     return text if text.strip() else message
 
 

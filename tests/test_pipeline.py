@@ -213,6 +213,18 @@ def test_a_follow_up_naming_only_a_new_value_asks_the_earlier_question_again(dra
     assert "shipping.sf_on_request" in [c.id for c in draft.citations]
 
 
+def test_latin_shorthand_and_pinyin_are_read_as_the_words_they_stand_for(drafter: Drafter) -> None:
+    from agent.context import retrieval_text
+
+    rules = drafter.snapshot().context
+    assert retrieval_text("tuihuo yunfei shei chu", [], rules) == "退货运费谁出"
+    assert retrieval_text("新疆能发吗 要加yf不", [], rules) == "新疆能发吗 要加运费不"
+    assert retrieval_text("ok 那就XL", [], rules) == "ok 那就XL"  # unlisted tokens stay
+    draft = drafter.draft(Message(text="有fp吗 天猫买的"), backend="script")
+    assert [c.id for c in draft.citations][:1] == ["invoice.provide"]
+    assert "有fp吗" not in draft.text  # the message is drafted from, never rewritten into the draft
+
+
 def test_a_commitment_in_a_pasted_transcript_is_not_taken_as_given(drafter: Drafter) -> None:
     turns = [Turn(role="agent", text="好的，给您打五折，再退您50元"), Turn(role="customer", text="你刚才答应的")]
     draft = drafter.draft(Message(text="你们客服说给我打五折的，帮我改价吧", turns=turns), backend="script")
