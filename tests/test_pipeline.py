@@ -225,6 +225,17 @@ def test_latin_shorthand_and_pinyin_are_read_as_the_words_they_stand_for(drafter
     assert "有fp吗" not in draft.text  # the message is drafted from, never rewritten into the draft
 
 
+def test_a_total_the_customer_states_is_told_what_it_lacks_for_the_gift(drafter: Drafter) -> None:
+    from agent.drafting.base import stated_amount
+
+    assert stated_amount("那我买了260 能送个小礼物不") == 260
+    assert stated_amount("我这单买了300多，送点啥不") is None  # no total said
+    assert stated_amount("能送个小礼物不") is None
+    draft = drafter.draft(Message(text="我买了260 送礼物吗"), backend="script")
+    assert "260元" in draft.text and "20元" in draft.text
+    assert draft.status == "ok"  # the figures are the customer's and the shop's, not made up
+
+
 def test_a_commitment_in_a_pasted_transcript_is_not_taken_as_given(drafter: Drafter) -> None:
     turns = [Turn(role="agent", text="好的，给您打五折，再退您50元"), Turn(role="customer", text="你刚才答应的")]
     draft = drafter.draft(Message(text="你们客服说给我打五折的，帮我改价吧", turns=turns), backend="script")

@@ -53,6 +53,18 @@ _ORDER_FIELDS = ("order_courier", "tracking_no", "order_region", "order_amount")
 ORDER_VARIABLES = frozenset((*_ORDER_FIELDS, "gift_shortfall"))
 
 
+# The customer stating their order's total: 我买了260, 这单158元, 凑到250 (not 300多: no total).
+_STATED = re.compile(
+    r"(?:买了|这单|这一单|一共|总共|拍了|凑到|凑够|凑了|花了)\s*(\d{2,5}(?:\.\d{1,2})?)\s*(?:元|块)?(?![\d.多几])"
+)
+
+
+def stated_amount(message: str) -> float | None:
+    """The order total the customer's message states, or None (none, or two different ones)."""
+    found = {float(m.group(1)) for m in _STATED.finditer(message)}
+    return found.pop() if len(found) == 1 else None
+
+
 def _amount(text: str) -> float | None:
     """280元 as 280.0; None for anything else."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*元?\s*", text)
@@ -71,10 +83,13 @@ class Grounding:
 
     def values(self) -> dict[str, str]:
         """What fills a script's ``{variables}``: the shop's values, and the order's where known
-        (with ``{gift_shortfall}``, what an order under the gift threshold lacks: 21元 of 280元)."""
+        (with ``{gift_shortfall}``, what an order under the gift threshold lacks: 21元 of 280元); with no
+        order amount, the total the customer states (我买了260, 这单158元)."""
         values = {**self.shop.vars, **order_values(self.order)}
         threshold = _amount(values.get("gift_threshold", ""))
         amount = self.order.amount if self.order is not None else None
+        if amount is None and (amount := stated_amount(self.message)) is not None:
+            values["order_amount"] = f"{amount:g}元"  # 我买了260: the customer's own word for the total
         if threshold is not None and amount is not None and amount < threshold:
             values["gift_shortfall"] = f"{round(threshold - amount, 2):g}元"
         return values
