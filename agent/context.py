@@ -28,6 +28,14 @@ class ContextRules(BaseModel):
     # scripts by their numbers (0元) and say nothing about the question.
     unread: list[str] = Field(default_factory=list)
 
+    @field_validator("shorthand")
+    @classmethod
+    def _latin_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [key for key in value if not re.fullmatch(r"[A-Za-z]+", key)]
+        if bad:
+            raise ValueError(f"shorthand keys are Latin letters only, not {bad[0]!r}")
+        return {key.lower(): word for key, word in value.items()}  # matched case folded
+
     @field_validator("unread")
     @classmethod
     def _compiles(cls, value: list[str]) -> list[str]:
@@ -48,6 +56,13 @@ def _read_shorthand(run: str, table: dict[str, str]) -> str:
     if all(words):
         return "".join(w for w in words if w)
     return " ".join(w or token for w, token in zip(words, tokens, strict=True))
+
+
+def _previous_customer_turn(turns: list[Turn] | tuple[Turn, ...]) -> int | None:
+    """The index of the customer's last turn that says something, or None."""
+    return next(
+        (n for n in range(len(turns) - 1, -1, -1) if turns[n].role == "customer" and turns[n].text.strip()), None
+    )
 
 
 def is_followup(message: str, rules: ContextRules) -> bool:
@@ -74,7 +89,8 @@ def retrieval_text(message: str, turns: list[Turn] | tuple[Turn, ...], rules: Co
     Only the customer's own words are carried over; what a pasted transcript says the shop
     promised is never read as a fact (the composer drafts from scripts alone).
     """
-    previous = next((t.text for t in reversed(turns) if t.role == "customer" and t.text.strip()), None)
+    at = _previous_customer_turn(turns)
+    previous = turns[at].text if at is not None else None
     text = f"{previous} {message}" if previous and is_followup(message, rules) else message
     for pattern in rules.unread:
         text = re.sub(pattern, " ", text)
@@ -86,9 +102,7 @@ def retrieval_text(message: str, turns: list[Turn] | tuple[Turn, ...], rules: Co
 def answered_turn(message: str, turns: list[Turn] | tuple[Turn, ...], rules: ContextRules) -> str | None:
     """The customer's previous turn when a follow-up is joined to it and the agent has replied
     since: what it asked was answered, so its questions are context for the follow-up, not asked again."""
-    previous = next(
-        (n for n in range(len(turns) - 1, -1, -1) if turns[n].role == "customer" and turns[n].text.strip()), None
-    )
+    previous = _previous_customer_turn(turns)
     if previous is None or not is_followup(message, rules) or is_ellipsis(message, rules):
         return None
     replied = any(t.role == "agent" and t.text.strip() for t in turns[previous + 1 :])

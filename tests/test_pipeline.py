@@ -225,6 +225,16 @@ def test_latin_shorthand_and_pinyin_are_read_as_the_words_they_stand_for(drafter
     assert "有fp吗" not in draft.text  # the message is drafted from, never rewritten into the draft
 
 
+def test_a_shorthand_table_is_read_case_folded_and_refuses_keys_that_are_not_latin() -> None:
+    from pydantic import ValidationError
+
+    from agent.context import ContextRules, retrieval_text
+
+    assert retrieval_text("要加YF不", [], ContextRules(shorthand={"YF": "运费"})) == "要加运费不"
+    with pytest.raises(ValidationError, match="Latin letters only"):
+        ContextRules(shorthand={"运费": "yf"})
+
+
 def test_a_total_the_customer_states_is_told_what_it_lacks_for_the_gift(drafter: Drafter) -> None:
     from agent.drafting.base import stated_amount
 

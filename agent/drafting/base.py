@@ -81,6 +81,12 @@ class Grounding:
     order: Order | None = None
     turns: tuple[Turn, ...] = ()
 
+    @property
+    def order_known(self) -> bool:
+        """Whether the order is known: given by the agent's tool, or its total stated by the customer
+        (我买了260), which ``with_order`` words about the amount may then say."""
+        return self.order is not None or stated_amount(self.message) is not None
+
     def values(self) -> dict[str, str]:
         """What fills a script's ``{variables}``: the shop's values, and the order's where known
         (with ``{gift_shortfall}``, what an order under the gift threshold lacks: 21元 of 280元); with no

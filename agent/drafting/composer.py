@@ -226,7 +226,7 @@ class ScriptComposer:
         if not chosen:
             return Proposal(style.handoff, is_refusal=False, needs_review=True, notes=["no script fits", *notes])
         values = grounding.values()
-        known = grounding.order is not None or "order_amount" in values  # an order, or its stated total
+        known = grounding.order_known
         replies = [_answer(c.script, n, len(answers), style, values, known) for n, c in enumerate(answers)]
         late, too_late = style.after_cutoff, False
         if late is not None and late.applies(grounding.message, values.get("cutoff_time")):

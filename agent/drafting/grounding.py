@@ -55,7 +55,7 @@ def sources(grounding: Grounding, cited: Iterable[str]) -> list[str]:
         if script is None:
             continue
         texts.append(fill(script.reply, values))
-        if grounding.order is not None and script.with_order is not None:  # what it says with the order
+        if grounding.order_known and script.with_order is not None:  # what it says with the order
             texts.append(fill(script.with_order.reply, values))
     texts.extend(values.values())
     texts.append(grounding.message)  # an amount the customer gave (实际付的是320) may be repeated
