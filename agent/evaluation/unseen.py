@@ -22,6 +22,7 @@ import yaml
 
 from agent.config import REPO_ROOT
 from agent.evaluation.dataset import GoldenCase
+from agent.types import Order
 
 DEFAULT_SOURCE = REPO_ROOT.parent / "unseen"
 DEFAULT_OUT = REPO_ROOT / "eval" / "unseen"
@@ -38,7 +39,11 @@ WRITERS = {
     "drafting_J.jsonl": "J",
     "drafting_K.jsonl": "K",
     "drafting_L.jsonl": "L",
+    "drafting_M.jsonl": "M",
 }
+
+
+_PLATFORMS = {"taobao": "淘宝", "tmall": "天猫", "pdd": "拼多多"}
 
 
 def split_of(case_id: str) -> str:
@@ -55,6 +60,18 @@ def to_case(raw: dict[str, Any], writer: str, situations: dict[str, list[str]]) 
     category = groups[0][0].split(".")[0] if groups and groups[0] else "unseen"
     fields = {k: raw[k] for k in ("id", "group", "message", "golden", "expect_refusal") if k in raw}
     optional = {k: raw[k] for k in ("must_include", "must_not", "order", "turns", "note") if raw.get(k)}
+    if isinstance(optional.get("order"), dict):
+        # Writer M gave order times (paid_at, delivered_at) the agent's order tool does not hold:
+        # they are dropped from the order and kept, as written, in the note.
+        order = dict(optional["order"])
+        extra = {k: order.pop(k) for k in list(order) if k not in Order.model_fields}
+        # ... and named the platform in Latin letters, which the order holds in Chinese.
+        order["platform"] = _PLATFORMS.get(order.get("platform"), order.get("platform"))
+        order = {k: v for k, v in order.items() if v is not None}
+        optional["order"] = order
+        if extra:
+            said = "; ".join(f"{k} {v}" for k, v in extra.items())
+            optional["note"] = f"{optional.get('note', '')} (order fields kefu does not hold: {said})".strip()
     return GoldenCase.model_validate(
         {
             **fields,

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WRITERS = ("guard_A.jsonl", "guard_B.jsonl", "guard_C.jsonl", "guard_D.jsonl", "guard_E.jsonl", "guard_F.jsonl", "guard_G.jsonl", "guard_H.jsonl", "guard_I.jsonl", "guard_J.jsonl", "guard_K.jsonl", "guard_L.jsonl")
+WRITERS = ("guard_A.jsonl", "guard_B.jsonl", "guard_C.jsonl", "guard_D.jsonl", "guard_E.jsonl", "guard_F.jsonl", "guard_G.jsonl", "guard_H.jsonl", "guard_I.jsonl", "guard_J.jsonl", "guard_K.jsonl", "guard_L.jsonl", "guard_M.jsonl")
 FIELDS = {"id", "query", "draft", "labels", "is_refusal", "spans", "note"}
 
 
