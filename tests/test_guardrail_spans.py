@@ -40,6 +40,8 @@ def spans(draft: str, rules: RuleSet, **kwargs: object) -> dict[str, list[tuple[
         ("ＥＭＳ２０元！但是偏远地区慢一点", "contains_danshi", "但是"),
         ("\u200b\u200b亲亲亲亲，在的", "over_intimacy", "亲亲亲亲"),
         ("亲，我\u200b们\u200d不能保证明天到", "negative_language", "我\u200b们\u200d不能"),
+        # 这边 is the shop's side (writers H and M): 地址这边改不了 is a first-person cannot.
+        ("很抱歉亲，包裹已经发出，地址这边改不了了", "negative_language", "这边改不了"),
     ],
 )
 def test_a_finding_spans_the_original_characters(draft: str, rule: str, expected: str, rules: RuleSet) -> None:
