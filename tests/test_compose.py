@@ -469,6 +469,19 @@ def test_faded_in_the_wash_answers_only_a_message_that_says_the_colour_ran(
         assert composer.draft(ground(shop, (said, cands))).cited_ids == ["fading.faded_after_wash"], said
 
 
+def test_the_flaw_procedure_answers_a_flaw_found_not_a_question_before_buying(
+    style: ComposerStyle, scripts: dict[str, Script], shop: Shop
+) -> None:
+    """这个毛衣会起球吗 asks before buying: the quality answer, not 请把瑕疵处照片发我 (writer M, dev)."""
+    composer = ScriptComposer(style, default_rules())
+    cands = [cand(scripts["damaged.quality_defect"], 0.4), cand(scripts["quality.worried"], 0.35, rank=2)]
+    for asked in ("这个毛衣会起球吗", "实物和图一样吗 会起球吗"):
+        draft = composer.draft(ground(shop, (asked, cands)))
+        assert draft.cited_ids == ["quality.worried"] and "照片" not in draft.text, (asked, draft.text)
+    for said in ("穿了一次就起球了", "收到的衣服线头好多", "件衫有個窿"):
+        assert composer.draft(ground(shop, (said, cands))).cited_ids == ["damaged.quality_defect"], said
+
+
 @pytest.mark.parametrize(
     ("sid", "neutral", "plain", "said"),
     [

@@ -122,6 +122,7 @@ def test_must_include_reads_chinese_numerals_and_full_width(draft: str, fact: st
         ("15点前付款当天发出", "15:00前"),
         ("下午三点前付款的当天发", "15点"),
         ("十五点以后付款的按顺序发", "15:00"),
+        ("15:00前付款的订单当天发出", "3点"),  # a bare 3点 is also the afternoon cut-off
     ],
 )
 def test_must_include_reads_an_hour_written_any_way(draft: str, fact: str) -> None:
@@ -131,6 +132,7 @@ def test_must_include_reads_an_hour_written_any_way(draft: str, fact: str) -> No
 def test_an_hour_is_not_found_in_another_number() -> None:
     assert must_include("5点前付款当天发，运费150元", ["15点"]).value == 0.0
     assert must_not("下午5点前发出", ["17点"]).value == 0.0  # the forbidden hour, however written
+    assert must_include("上午9点前付款", ["21点"]).value == 0.0  # the morning is not the evening
 
 
 def test_must_include_matches_traditional_both_ways() -> None:

@@ -57,6 +57,7 @@ State = Literal[
     "refund_refused",
     "charged_twice",
     "review_threat",
+    "defect",
 ]
 
 

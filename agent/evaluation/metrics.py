@@ -83,6 +83,10 @@ def _clock_forms(needle: str) -> list[str]:
     forms = [f"{hour}点", f"{hour}:00", f"{hour}时", f"{hour}点钟"]
     if 12 < hour < 24:
         forms += [f"下午{hour - 12}点", f"下午{hour - 12}:00", f"晚上{hour - 12}点"]
+    elif found[1] is None and 1 <= hour <= 11:
+        # A bare 3点 in a shop's hours is the afternoon as often as not (下午3点前付款当天发): writers M
+        # and others write 3点 for the 15:00 cut-off, so the afternoon hour counts as the same fact.
+        forms += [f"{hour + 12}点", f"{hour + 12}:00", f"{hour + 12}时", f"下午{hour}点"]
     head, tail = needle[: found.start()], needle[found.end() :]
     return [needle, *(head + form + tail for form in forms)]
 
