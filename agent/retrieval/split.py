@@ -166,6 +166,8 @@ class _Cutter:
 
 
 _SPACES = re.compile(r"[ \t]+")
+# An emoji after the greeting (在吗😊 江浙沪包邮吗) leaves it a greeting.
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f]")
 
 
 def _space_cuts(form: str) -> list[int]:
@@ -231,7 +233,7 @@ def _only_words(piece: str) -> str:
 
 def _opens_only(piece: str, rules: SplitRules) -> bool:
     """Whether a piece is nothing but the opening greeting."""
-    form = _matching_form(_strip(piece, rules)).rstrip("".join(rules.marks) + " ")
+    form = _EMOJI.sub("", _matching_form(_strip(piece, rules))).rstrip("".join(rules.marks) + " ")
     return bool(form) and rules.opening(form) == len(form)
 
 
