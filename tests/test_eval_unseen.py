@@ -129,3 +129,20 @@ def test_a_question_no_script_answers_makes_an_ok_draft_wrong() -> None:
     assert ok_precision("ok", ["payment.paid_thanks"], [["payment.paid_thanks"], []], []).value == 0.0
     assert ok_precision("ok", ["payment.paid_thanks"], [["payment.paid_thanks"]], []).value == 1.0
     assert ok_precision("needs_review", [], [[]], []).value is None
+
+
+def test_order_fields_kefu_does_not_hold_are_kept_in_the_note_not_lost() -> None:
+    from agent.evaluation.unseen import to_case
+
+    raw = {
+        "id": "um-900",
+        "message": "付好了 今天发不发",
+        "golden": "非常抱歉，下午3点以后付款的订单按付款先后顺序发货。",
+        "expect_refusal": True,
+        "situations": ["ask default courier"],
+        "order": {"status": "paid", "amount": 69, "platform": "pdd", "paid_at": "2026-12-01 16:45"},
+        "note": "Paid after the cut-off.",
+    }
+    case = to_case(raw, "M", {"ask default courier": ["shipping.default_courier"]})
+    assert case.order is not None and case.order.platform == "拼多多" and case.order.amount == 69
+    assert case.note == "Paid after the cut-off. (order fields kefu does not hold: paid_at 2026-12-01 16:45)"

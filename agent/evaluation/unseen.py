@@ -66,7 +66,9 @@ def to_case(raw: dict[str, Any], writer: str, situations: dict[str, list[str]]) 
         order = dict(optional["order"])
         extra = {k: order.pop(k) for k in list(order) if k not in Order.model_fields}
         # ... and named the platform in Latin letters, which the order holds in Chinese.
-        order["platform"] = _PLATFORMS.get(order.get("platform"), order.get("platform"))
+        platform = order.get("platform")
+        if isinstance(platform, str):
+            order["platform"] = _PLATFORMS.get(platform, platform)
         order = {k: v for k, v in order.items() if v is not None}
         optional["order"] = order
         if extra:
