@@ -193,6 +193,9 @@ def test_readers_always_get_a_whole_valid_snapshot_while_files_flip(root: Path) 
             except BaseException as exc:
                 errors.append(exc)
                 return
+            # A reader that never lets go of the GIL starves the watcher it waits on (the test
+            # then failed under a loaded make test): let it run between reads.
+            time.sleep(0.001)
 
     readers = [threading.Thread(target=read) for _ in range(4)]
     for t in readers:
@@ -208,7 +211,7 @@ def test_readers_always_get_a_whole_valid_snapshot_while_files_flip(root: Path) 
             time.sleep(0.02)
             path.write_text(saved.replace("{sf_courier}。\n", f"{{sf_courier}}。第{i}版。\n"), encoding="utf-8")
             # each round's valid text is new, so its snapshot has a version not seen before
-            wait_for(lambda: holder.current().version not in good_versions and not holder.degraded)
+            wait_for(lambda: holder.current().version not in good_versions and not holder.degraded, timeout_s=30.0)
             good_versions.add(holder.current().version)
     finally:
         stop.set()
