@@ -69,7 +69,6 @@ def to_case(raw: dict[str, Any], writer: str, situations: dict[str, list[str]]) 
         platform = order.get("platform")
         if isinstance(platform, str):
             order["platform"] = _PLATFORMS.get(platform, platform)
-        order = {k: v for k, v in order.items() if v is not None}
         optional["order"] = order
         if extra:
             said = "; ".join(f"{k} {v}" for k, v in extra.items())
